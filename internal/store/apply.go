@@ -1,0 +1,176 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"reflect"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/fjord-net/fjord/internal/objects"
+)
+
+// ApplyResult says what Apply did with one object, in kubectl's words.
+type ApplyResult struct {
+	Kind      string
+	Namespace string
+	Name      string
+	Action    string // "created", "configured" or "unchanged"
+}
+
+func (r ApplyResult) String() string {
+	return fmt.Sprintf("%s/%s %s", lowerKind(r.Kind), r.Name, r.Action)
+}
+
+// Apply creates or replaces every object in one etcd transaction: either all of them
+// are written or none is. Objects must already be validated. For an existing object the
+// uid and creationTimestamp are kept, and so is its status when the applied object
+// carries none (status belongs to the agents, not to the manifest).
+func (s *Store) Apply(ctx context.Context, objs []objects.Object) ([]ApplyResult, error) {
+	for attempt := 0; attempt < 5; attempt++ {
+		res, ok, err := s.tryApply(ctx, objs)
+		if err != nil || ok {
+			return res, err
+		}
+	}
+	return nil, fmt.Errorf("apply: %w (retried 5 times)", ErrConflict)
+}
+
+func (s *Store) tryApply(ctx context.Context, objs []objects.Object) ([]ApplyResult, bool, error) {
+	type planned struct {
+		key    string
+		kind   objects.Kind
+		val    []byte
+		seen   int64 // mod revision read; 0 = absent
+		result ApplyResult
+	}
+	var plan []planned
+	seenKeys := map[string]bool{}
+	for _, obj := range objs {
+		k, err := s.KindOf(obj)
+		if err != nil {
+			return nil, false, err
+		}
+		key := s.Key(k, obj.GetNamespace(), obj.GetName())
+		if seenKeys[key] {
+			return nil, false, fmt.Errorf("%s %q appears twice in the input", k.Name, qualified(obj.GetNamespace(), obj.GetName()))
+		}
+		seenKeys[key] = true
+		resp, err := s.c.Get(ctx, key)
+		if err != nil {
+			return nil, false, err
+		}
+		p := planned{key: key, kind: k, result: ApplyResult{Kind: k.Name, Namespace: obj.GetNamespace(), Name: obj.GetName()}}
+		if len(resp.Kvs) == 0 {
+			s.stampNew(obj)
+			p.result.Action = "created"
+		} else {
+			kv := resp.Kvs[0]
+			p.seen = kv.ModRevision
+			old, err := s.decode(k, kv.Value, kv.ModRevision)
+			if err != nil {
+				return nil, false, err
+			}
+			obj.SetUID(old.GetUID())
+			obj.SetCreationTimestamp(old.GetCreationTimestamp())
+			obj.SetResourceVersion("")
+			p.result.Action = "configured"
+		}
+		val, err := s.encode(k, obj)
+		if err != nil {
+			return nil, false, err
+		}
+		if p.seen != 0 {
+			val, err = keepStatus(val, resp.Kvs[0].Value)
+			if err != nil {
+				return nil, false, err
+			}
+			if sameJSON(val, resp.Kvs[0].Value) {
+				p.result.Action = "unchanged"
+			}
+		}
+		p.val = val
+		plan = append(plan, p)
+	}
+
+	var cmps []clientv3.Cmp
+	var ops []clientv3.Op
+	var results []ApplyResult
+	for _, p := range plan {
+		results = append(results, p.result)
+		if p.result.Action == "unchanged" {
+			continue
+		}
+		if p.seen == 0 {
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(p.key), "=", 0))
+		} else {
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(p.key), "=", p.seen))
+		}
+		ops = append(ops, clientv3.OpPut(p.key, string(p.val)))
+	}
+	if len(ops) == 0 {
+		return results, true, nil
+	}
+	txn, err := s.c.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	if err != nil {
+		return nil, false, fmt.Errorf("apply transaction of %d objects: %w", len(ops), err)
+	}
+	return results, txn.Succeeded, nil
+}
+
+// keepStatus copies the stored "status" into the new value when the new value has none.
+func keepStatus(newVal, oldVal []byte) ([]byte, error) {
+	var nv, ov map[string]json.RawMessage
+	if err := json.Unmarshal(newVal, &nv); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(oldVal, &ov); err != nil {
+		return newVal, nil
+	}
+	st, has := nv["status"]
+	if has && !isEmptyJSON(st) {
+		return newVal, nil
+	}
+	old, ok := ov["status"]
+	if !ok {
+		return newVal, nil
+	}
+	nv["status"] = old
+	return json.Marshal(nv)
+}
+
+// sameJSON compares two JSON documents by meaning, not by key order.
+func sameJSON(a, b []byte) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return bytes.Equal(a, b)
+	}
+	return reflect.DeepEqual(x, y)
+}
+
+func isEmptyJSON(m json.RawMessage) bool {
+	s := string(bytes.TrimSpace(m))
+	return s == "" || s == "{}" || s == "null"
+}
+
+func newUID() types.UID {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return types.UID(fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]))
+}
+
+func lowerKind(k string) string {
+	b := []byte(k)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
