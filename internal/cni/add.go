@@ -1,0 +1,87 @@
+package cni
+
+import (
+	"errors"
+	"net/netip"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/fjord-net/fjord/internal/ipam"
+	"github.com/fjord-net/fjord/internal/ipam/diskstore"
+)
+
+// Add attaches the pod: allocate an address, create and configure the veth pair,
+// print the result. Any failure undoes every step already taken, so a failed ADD
+// leaves no interface and no allocation behind.
+func (p *Plugin) Add(args *skel.CmdArgs) error {
+	conf, terr := ParseConfig(args.StdinData)
+	if terr != nil {
+		return terr
+	}
+	if terr := validateIDs(args); terr != nil {
+		return terr
+	}
+	podNS, terr := openNetns(args.Netns)
+	if terr != nil {
+		return terr
+	}
+	defer podNS.Close()
+	node, terr := readNode(conf)
+	if terr != nil {
+		return terr
+	}
+	prev, err := prevResult(conf)
+	if err != nil {
+		return errorf(types.ErrDecodingFailure, "prevResult: %v", err)
+	}
+	k, err := openKernel(podNS)
+	if err != nil {
+		return kernelError("opening netlink", err)
+	}
+	defer k.close()
+	store, err := diskstore.Open(conf.allocDir())
+	if err != nil {
+		return errorf(ErrStore, "allocation directory: %v", err)
+	}
+	defer store.Close()
+
+	var undo undoStack
+	done := false
+	defer func() {
+		if !done {
+			undo.run()
+		}
+	}()
+	owner := ipam.Owner{ContainerID: args.ContainerID, IfName: args.IfName}
+	ip, err := p.allocate(store, node.pool, owner, &undo)
+	if err != nil {
+		return err
+	}
+	att := newAttachment(conf.Name, args.Netns, owner, ip, node.net.Gateway, node.mtu)
+	w, err := p.wire(k, podNS, att, &undo)
+	if err != nil {
+		return err
+	}
+	if err := printResult(p.Stdout, buildResult(att, w, prev), conf.CNIVersion); err != nil {
+		return err
+	}
+	done = true
+	return nil
+}
+
+// allocate reserves owner's address; a fresh reservation is undone on failure, a
+// reused one (a retried ADD) is left alone.
+func (p *Plugin) allocate(s *diskstore.Store, pool ipam.Pool, o ipam.Owner, undo *undoStack) (ip netip.Addr, err error) {
+	ip, fresh, err := ipam.Allocate(s, pool, o)
+	if errors.Is(err, ipam.ErrExhausted) {
+		return ip, errorf(ErrPoolExhausted, "pod CIDR %v: %v", pool.Prefix(), err)
+	}
+	if err != nil {
+		return ip, errorf(ErrStore, "allocating an address: %v", err)
+	}
+	if fresh {
+		undo.push(func() { _, _ = ipam.Release(s, o) })
+	}
+	return ip, p.step("allocate")
+}
