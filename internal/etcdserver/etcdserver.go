@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -27,7 +28,8 @@ type Config struct {
 
 // Server is a running embedded etcd member.
 type Server struct {
-	e *embed.Etcd
+	e    *embed.Etcd
+	once sync.Once
 }
 
 // SocketEndpoint returns the client endpoint URL for a unix socket path.
@@ -93,5 +95,5 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 // Err reports a fatal server error.
 func (s *Server) Err() <-chan error { return s.e.Err() }
 
-// Close stops the member.
-func (s *Server) Close() { s.e.Close() }
+// Close stops the member. It may be called more than once.
+func (s *Server) Close() { s.once.Do(s.e.Close) }

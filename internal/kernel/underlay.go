@@ -13,7 +13,7 @@ import (
 // Underlay describes the interface node-to-node traffic leaves by.
 type Underlay struct {
 	Name   string
-	Addr   netip.Addr     // the node's address on it
+	Addr   netip.Addr // the node's address on it
 	MTU    int
 	OnLink []netip.Prefix // directly connected prefixes
 }
@@ -101,9 +101,10 @@ func (k *Netlink) guessUnderlay(want netip.Addr) (string, error) {
 	return "", fmt.Errorf("cannot tell the underlay interface (no default route; candidates %v): pass --iface", candidates)
 }
 
-// EnableForwarding turns on IPv4 forwarding in the calling thread's network namespace:
-// a node must forward between pods and the overlay.
-func EnableForwarding() error {
+// EnableForwarding turns on IPv4 forwarding in the calling thread's network namespace
+// (procfs answers for the opener's namespace): a node must forward between pods and the
+// overlay. The agent runs in its node's namespace, so that is the one it changes.
+func (k *Netlink) EnableForwarding() error {
 	const path = "/proc/sys/net/ipv4/ip_forward"
 	b, err := os.ReadFile(path)
 	if err == nil && len(b) > 0 && b[0] == '1' {

@@ -1,6 +1,8 @@
-package podnet
+package podnet_test
 
 import (
+	"github.com/fjord-net/fjord/internal/kernel/fakekernel"
+	. "github.com/fjord-net/fjord/internal/podnet"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
@@ -110,48 +112,6 @@ func TestDiffDeviceChanges(t *testing.T) {
 	}
 }
 
-// applyToState is what a correct kernel does with Changes; used to check that Diff
-// reaches any state from any other.
-func applyToState(cur State, c Changes) State {
-	out := cur
-	if c.Device != nil {
-		d := *c.Device
-		out.Device = &d
-	}
-	out.Addrs = applyList(out.Addrs, c.AddAddrs, c.DelAddrs, func(p netip.Prefix) netip.Prefix { return p })
-	out.Neighs = applyList(out.Neighs, c.SetNeighs, c.DelNeighs, func(n Neigh) neighKey { return neighKey{n.Dev, n.IP} })
-	out.FDB = applyList(out.FDB, c.SetFDB, c.DelFDB, func(f FDB) fdbKey { return fdbKey{f.Dev, f.MAC} })
-	out.Routes = applyList(out.Routes, c.SetRoutes, c.DelRoutes, func(r Route) netip.Prefix { return r.Dst })
-	return out
-}
-
-func applyList[T any, K comparable](cur, set, del []T, key func(T) K) []T {
-	m := map[K]T{}
-	var order []K
-	for _, c := range cur {
-		m[key(c)] = c
-		order = append(order, key(c))
-	}
-	for _, d := range del {
-		delete(m, key(d))
-	}
-	for _, s := range set {
-		if _, ok := m[key(s)]; !ok {
-			order = append(order, key(s))
-		}
-		m[key(s)] = s
-	}
-	var out []T
-	seen := map[K]bool{}
-	for _, k := range order {
-		if v, ok := m[k]; ok && !seen[k] {
-			out = append(out, v)
-			seen[k] = true
-		}
-	}
-	return out
-}
-
 // TestAnyStateToAnyState walks cluster memberships in random order (as Tailscale's
 // router tests do) and checks every transition lands exactly on the desired state.
 func TestAnyStateToAnyState(t *testing.T) {
@@ -163,7 +123,7 @@ func TestAnyStateToAnyState(t *testing.T) {
 	var cur State
 	for i := 0; i < 5*len(memberships)*len(memberships); i++ {
 		want, _ := Plan(vxlanSelf(), memberships[rng.IntN(len(memberships))])
-		cur = applyToState(cur, Diff(cur, want))
+		cur = fakekernel.ApplyTo(cur, Diff(cur, want))
 		if cur.String() != want.String() {
 			t.Fatalf("step %d: got\n%s\nwant\n%s", i, cur, want)
 		}

@@ -11,9 +11,19 @@ import (
 	"github.com/fjord-net/fjord/internal/store"
 )
 
+// Env is a running test store.
+type Env struct {
+	Store    *store.Store
+	Server   *etcdserver.Server
+	Endpoint string // unix:///... client URL, for commands under test
+}
+
 // New starts an embedded etcd in a temporary directory and returns a Store connected to
 // it over its unix socket. Everything is removed when the test ends.
-func New(t testing.TB) *store.Store {
+func New(t testing.TB) *store.Store { return Start(t).Store }
+
+// Start is New, also returning the server (to stop it: a store outage) and endpoint.
+func Start(t testing.TB) *Env {
 	t.Helper()
 	// Unix socket paths are limited to ~108 bytes; t.TempDir() can be longer.
 	dir, err := os.MkdirTemp("", "fjord-etcd-")
@@ -28,10 +38,11 @@ func New(t testing.TB) *store.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	cli, err := store.Connect(ctx, store.ClientConfig{Endpoints: []string{etcdserver.SocketEndpoint(sock)}})
+	ep := etcdserver.SocketEndpoint(sock)
+	cli, err := store.Connect(ctx, store.ClientConfig{Endpoints: []string{ep}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.Close() })
-	return store.New(cli, "")
+	return &Env{Store: store.New(cli, ""), Server: srv, Endpoint: ep}
 }

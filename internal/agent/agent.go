@@ -1,0 +1,139 @@
+// Package agent is the node agent: it registers its Node in the store, claims a pod
+// CIDR, keeps a liveness lease, publishes the node's pod network for the CNI plugin, and
+// keeps the kernel's pod-network state equal to what podnet plans from all Nodes.
+//
+// The store feeds a map of peers; every change (and a periodic resync) runs one
+// reconcile: observe the kernel, diff against the plan, apply the difference. A store
+// outage only stops the map from changing: the kernel keeps the last good state.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/fjord-net/fjord/internal/kernel"
+	"github.com/fjord-net/fjord/internal/nodestate"
+	"github.com/fjord-net/fjord/internal/podnet"
+	"github.com/fjord-net/fjord/internal/store"
+)
+
+// Config is everything the agent is told.
+type Config struct {
+	NodeName     string
+	Mode         podnet.Mode
+	ClusterCIDR  netip.Prefix  // pod network of the whole cluster, e.g. 10.244.0.0/16
+	NodeCIDRBits int           // size of each node's pod CIDR, e.g. 24
+	Iface        string        // underlay interface; "" = detect
+	NodeIP       netip.Addr    // underlay address; invalid = first address of Iface
+	MTU          int           // pod MTU override; 0 = underlay MTU less overhead
+	VNI          int           // vxlan network identifier
+	Port         int           // vxlan UDP port
+	RunDir       string        // where node.json is written for the CNI plugin
+	LeaseTTL     time.Duration // node liveness lease
+	Resync       time.Duration // full reconcile period, repairs drift
+}
+
+// Validate checks the configuration and names the offending flag.
+func (c Config) Validate() error {
+	switch {
+	case c.NodeName == "":
+		return errors.New("--node-name: required")
+	case !c.ClusterCIDR.IsValid():
+		return errors.New("--cluster-cidr: must be a CIDR such as 10.244.0.0/16")
+	case c.NodeCIDRBits <= c.ClusterCIDR.Bits() || c.NodeCIDRBits > c.ClusterCIDR.Addr().BitLen()-2:
+		return fmt.Errorf("--node-cidr-size: /%d must be longer than the cluster CIDR /%d and leave room for pods", c.NodeCIDRBits, c.ClusterCIDR.Bits())
+	case c.VNI < 1 || c.VNI > 1<<24-1:
+		return fmt.Errorf("--vni: %d is outside 1..16777215", c.VNI)
+	case c.Port < 1 || c.Port > 65535:
+		return fmt.Errorf("--vxlan-port: %d is outside 1..65535", c.Port)
+	case c.LeaseTTL < 2*time.Second:
+		return fmt.Errorf("--lease-ttl: %v is too short (minimum 2s)", c.LeaseTTL)
+	case c.Resync <= 0:
+		return errors.New("--resync: must be positive")
+	case c.RunDir == "":
+		return errors.New("--run-dir: required")
+	}
+	_, err := podnet.ParseMode(string(c.Mode))
+	return err
+}
+
+// DeviceName is the vxlan device's name: "fjord." and the VNI, like flannel's "flannel.1".
+func (c Config) DeviceName() string { return fmt.Sprintf("fjord.%d", c.VNI) }
+
+// Kernel is what the agent needs from the kernel; *kernel.Netlink implements it.
+type Kernel interface {
+	FindUnderlay(name string, want netip.Addr) (kernel.Underlay, error)
+	Observe(device string) (podnet.State, error)
+	Apply(podnet.Changes) error
+	EnableForwarding() error
+}
+
+// Deps are the agent's collaborators, wired in main.
+type Deps struct {
+	Store  *store.Store
+	Kernel Kernel
+	Log    *slog.Logger
+	// Publish is called with the node's network once the pod CIDR is known (writes
+	// node.json and the CNI config); nil = nodestate.Write to Config.RunDir only.
+	Publish func(nodestate.NodeNetwork) error
+	// Ready, if set, is called once the first reconcile has succeeded.
+	Ready func()
+}
+
+// Agent runs one node.
+type Agent struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+
+	self podnet.Self
+
+	mu      sync.Mutex
+	peers   map[string]podnet.Peer // by node name, from the store
+	synced  bool                   // peers reflects at least one full List
+	kick    chan struct{}          // coalesced "reconcile now"
+	lastErr string                 // last reported peer problems, to log changes only
+}
+
+// New validates cfg and builds an agent.
+func New(cfg Config, deps Deps) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Store == nil || deps.Kernel == nil {
+		return nil, errors.New("agent: store and kernel are required")
+	}
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	if deps.Publish == nil {
+		dir := cfg.RunDir
+		deps.Publish = func(n nodestate.NodeNetwork) error { return nodestate.Write(dir, n) }
+	}
+	return &Agent{cfg: cfg, deps: deps, log: deps.Log.With("node", cfg.NodeName), peers: map[string]podnet.Peer{}, kick: make(chan struct{}, 1)}, nil
+}
+
+// Run sets the node up and keeps its pod network in shape until ctx ends. It returns an
+// error if setup fails or if this node's Node object is deleted.
+func (a *Agent) Run(ctx context.Context) error {
+	if err := a.setup(ctx); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); a.keepLease(ctx) }()
+	go func() { defer wg.Done(); a.watchNodes(ctx, cancel) }()
+	a.reconcileLoop(ctx)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
