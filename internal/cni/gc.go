@@ -33,7 +33,10 @@ func (p *Plugin) GC(args *skel.CmdArgs) error {
 	if terr := gcLinks(conf, validVeths); terr != nil {
 		return terr
 	}
-	return gcAllocations(conf, valid)
+	if terr := gcAllocations(conf, valid); terr != nil {
+		return terr
+	}
+	return nil
 }
 
 func gcLinks(conf *Config, valid map[string]bool) *types.Error {

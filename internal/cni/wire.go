@@ -45,19 +45,23 @@ func (p *Plugin) wire(k *kernel, podNS netns.NsHandle, att attachment, undo *und
 // createVeth adds the pair and reads both ends back (for their index and MAC).
 func createVeth(k *kernel, podNS netns.NsHandle, att attachment) (host, pod netlink.Link, err error) {
 	la := netlink.NewLinkAttrs()
-	la.Name, la.MTU, la.Alias, la.Flags = att.HostVeth, att.MTU, att.Alias, net.FlagUp
+	la.Name, la.MTU, la.Flags = att.HostVeth, att.MTU, net.FlagUp
 	veth := netlink.NewVeth(la)
 	veth.PeerName = att.Owner.IfName
 	veth.PeerNamespace = netlink.NsFd(podNS)
 	if err := k.host.LinkAdd(veth); err != nil {
 		return nil, nil, vethAddError(k, att, err)
 	}
-	if host, err = k.host.LinkByName(att.HostVeth); err == nil {
+	// The kernel ignores IFLA_IFALIAS when creating a link, so it is set separately.
+	if err = k.host.LinkSetAlias(veth, att.Alias); err == nil {
+		host, err = k.host.LinkByName(att.HostVeth)
+	}
+	if err == nil {
 		pod, err = k.pod.LinkByName(att.Owner.IfName)
 	}
 	if err != nil {
 		_ = k.host.LinkDel(veth)
-		return nil, nil, errorf(ErrKernel, "reading back veth %s: %v", att.HostVeth, err)
+		return nil, nil, errorf(ErrKernel, "veth %s: %v", att.HostVeth, err)
 	}
 	return host, pod, nil
 }
