@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"unicode"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -30,18 +31,21 @@ func describeJSONError(doc []byte, err error) error {
 		return err
 	}
 	var segs []string
-	if fieldPath != "" {
-		segs = strings.Split(fieldPath, ".")
-	}
-	p, v, found := findTyped(tree, segs, got[0], nil)
-	if !found {
-		p = field.NewPath(segs[0], segs[1:]...)
-		if len(segs) == 0 {
-			p = field.NewPath("<document>")
+	for _, s := range strings.Split(fieldPath, ".") {
+		// Skip Go names of embedded structs ("IngressRuleValue"): JSON names are
+		// lowerCamel and embedded structs are inlined in the document.
+		if s != "" && !unicode.IsUpper(rune(s[0])) {
+			segs = append(segs, s)
 		}
-		return fmt.Errorf("%s: Invalid value: expected %s, got %s", p, describeGoType(goType), article(got[0]))
 	}
 	msg := fmt.Sprintf("expected %s, got %s", describeGoType(goType), article(got[0]))
+	p, v, found := findTyped(tree, segs, got[0], nil)
+	switch {
+	case !found && len(segs) > 0:
+		return field.Invalid(field.NewPath(segs[0], segs[1:]...), field.OmitValueType{}, msg)
+	case !found || p == nil:
+		return fmt.Errorf("the document is not a valid object: %s", msg)
+	}
 	switch v.(type) {
 	case string, float64, bool:
 		return field.Invalid(p, v, msg)
