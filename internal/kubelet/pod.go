@@ -1,0 +1,257 @@
+package kubelet
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/fjord-net/fjord/internal/objects"
+)
+
+// AnnotationNetns is set on a running pod to its network namespace path; `fjord exec`
+// enters it.
+const AnnotationNetns = "fjord.dev/netns"
+
+// podRuntime is one running pod: its sandbox and the goroutine supervising its process.
+type podRuntime struct {
+	rec     sandboxRecord
+	spec    string // hash of what the process depends on; a change restarts the pod
+	stop    context.CancelFunc
+	stopped chan struct{}
+}
+
+// ensurePod starts p if it is not running as specified.
+func (k *Kubelet) ensurePod(ctx context.Context, p *corev1.Pod) {
+	key := podKey(p)
+	spec := specHash(p)
+	k.mu.Lock()
+	cur := k.pods[key]
+	k.mu.Unlock()
+	if cur != nil && cur.rec.UID == p.UID && cur.spec == spec {
+		return
+	}
+	if cur != nil {
+		k.stopPod(ctx, key)
+	}
+	rec := sandboxRecord{Namespace: p.Namespace, Name: p.Name, UID: p.UID, Netns: "/run/netns/" + k.cfg.NetnsName(p.Namespace, p.Name)}
+	if old, ok := k.loadRecords()[key]; ok && old.UID == p.UID && k.sandboxAlive(ctx, old) {
+		killProcess(old.PID) // adopt the sandbox, restart the process
+		rec = old
+	} else {
+		if ok {
+			k.teardown(ctx, old)
+		}
+		var err error
+		if rec, err = k.createSandbox(ctx, rec); err != nil {
+			k.log.Error("pod sandbox failed", "pod", key, "err", err)
+			k.setStatus(ctx, p, rec, corev1.PodPending, err.Error())
+			go k.retryLater(ctx, p)
+			return
+		}
+	}
+	if err := k.saveRecord(rec); err != nil {
+		k.log.Error("save sandbox record", "pod", key, "err", err)
+	}
+	pctx, stop := context.WithCancel(context.Background())
+	pr := &podRuntime{rec: rec, spec: spec, stop: stop, stopped: make(chan struct{})}
+	k.mu.Lock()
+	k.pods[key] = pr
+	k.mu.Unlock()
+	go k.supervise(pctx, p, pr)
+	k.setStatus(ctx, p, rec, corev1.PodRunning, "")
+	k.log.Info("pod running", "pod", key, "ip", rec.IP)
+}
+
+// retryLater tries a failed pod again (for example before the agent wrote the CNI
+// config), unless it was deleted or changed meanwhile.
+func (k *Kubelet) retryLater(ctx context.Context, p *corev1.Pod) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(2 * time.Second):
+	}
+	kind, _ := k.store.Kinds().ByName("Pod")
+	o, err := k.store.Get(ctx, kind, p.Namespace, p.Name)
+	if err != nil {
+		return
+	}
+	if cur := o.(*corev1.Pod); cur.UID == p.UID && cur.Spec.NodeName == k.cfg.NodeName {
+		k.ensurePod(ctx, cur)
+	}
+}
+
+// stopPod stops the process and tears the sandbox down.
+func (k *Kubelet) stopPod(ctx context.Context, key string) {
+	k.mu.Lock()
+	pr := k.pods[key]
+	delete(k.pods, key)
+	k.mu.Unlock()
+	if pr == nil {
+		if rec, ok := k.loadRecords()[key]; ok {
+			k.teardown(ctx, rec)
+		}
+		return
+	}
+	pr.stop()
+	<-pr.stopped
+	k.teardown(ctx, pr.rec)
+	k.log.Info("pod stopped", "pod", key)
+}
+
+// supervise runs the pod's process and restarts it when it exits (restartPolicy
+// Always), with a growing pause, until stopped.
+func (k *Kubelet) supervise(ctx context.Context, p *corev1.Pod, pr *podRuntime) {
+	defer close(pr.stopped)
+	backoff := time.Second
+	for ctx.Err() == nil {
+		cmd, err := k.startProcess(p, pr.rec)
+		if err != nil {
+			k.log.Error("start pod process", "pod", pr.rec.key(), "err", err)
+		} else {
+			pr.rec.PID = cmd.Process.Pid
+			_ = k.saveRecord(pr.rec)
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			select {
+			case <-ctx.Done():
+				_ = cmd.Process.Signal(syscall.SIGTERM)
+				select {
+				case <-exited:
+				case <-time.After(3 * time.Second):
+					_ = cmd.Process.Kill()
+					<-exited
+				}
+				return
+			case err := <-exited:
+				k.log.Warn("pod process exited; restarting", "pod", pr.rec.key(), "err", err, "in", backoff)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// startProcess runs the pod's command inside its namespace, via `fjord netns-exec`.
+func (k *Kubelet) startProcess(p *corev1.Pod, rec sandboxRecord) (*exec.Cmd, error) {
+	argv := podArgv(k.cfg.Binary, p)
+	logf, err := os.OpenFile(filepath.Join(k.logDir(), p.Namespace+"_"+p.Name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(k.cfg.Binary, append([]string{"netns-exec", rec.Netns, "--"}, argv...)...)
+	cmd.Env = append(os.Environ(),
+		"FJORD_POD="+p.Namespace+"/"+p.Name,
+		"POD_NAME="+p.Name, "POD_NAMESPACE="+p.Namespace, "POD_IP="+rec.IP, "NODE_NAME="+k.cfg.NodeName)
+	if len(p.Spec.Containers) > 0 {
+		for _, e := range p.Spec.Containers[0].Env {
+			if e.ValueFrom == nil {
+				cmd.Env = append(cmd.Env, e.Name+"="+e.Value)
+			}
+		}
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	return cmd, cmd.Start()
+}
+
+// podArgv follows Kubernetes: command replaces the image's entrypoint (here `fjord
+// echo`), args alone replace its arguments.
+func podArgv(binary string, p *corev1.Pod) []string {
+	entry := []string{binary, "echo"}
+	var args []string
+	if len(p.Spec.Containers) > 0 {
+		c := p.Spec.Containers[0]
+		if len(c.Command) > 0 {
+			entry = c.Command
+		}
+		args = c.Args
+	}
+	return append(append([]string{}, entry...), args...)
+}
+
+func specHash(p *corev1.Pod) string {
+	b, _ := json.Marshal(p.Spec.Containers)
+	return fmt.Sprintf("%x", sha256.Sum256(b))
+}
+
+// setStatus records phase, IPs and the netns annotation on the Pod.
+func (k *Kubelet) setStatus(ctx context.Context, p *corev1.Pod, rec sandboxRecord, phase corev1.PodPhase, msg string) {
+	kind, _ := k.store.Kinds().ByName("Pod")
+	hostIP := k.hostIP(ctx)
+	_, err := k.store.Update(ctx, kind, p.Namespace, p.Name, func(o objects.Object) (bool, error) {
+		cur := o.(*corev1.Pod)
+		if cur.UID != p.UID {
+			return false, nil
+		}
+		before, _ := json.Marshal(cur)
+		ready := corev1.ConditionFalse
+		if phase == corev1.PodRunning {
+			ready = corev1.ConditionTrue
+		}
+		cur.Status.Phase = phase
+		cur.Status.Message = msg
+		cur.Status.HostIP = hostIP
+		cur.Status.PodIP = rec.IP
+		cur.Status.PodIPs = nil
+		if rec.IP != "" {
+			cur.Status.PodIPs = []corev1.PodIP{{IP: rec.IP}}
+		}
+		setCondition(cur, corev1.PodReady, ready)
+		setCondition(cur, corev1.ContainersReady, ready)
+		if cur.Annotations == nil {
+			cur.Annotations = map[string]string{}
+		}
+		if rec.IP != "" {
+			cur.Annotations[AnnotationNetns] = rec.Netns
+		} else {
+			delete(cur.Annotations, AnnotationNetns)
+		}
+		after, _ := json.Marshal(cur)
+		return string(before) != string(after), nil
+	})
+	if err != nil {
+		k.log.Warn("update pod status", "pod", podKey(p), "err", err)
+	}
+}
+
+func setCondition(p *corev1.Pod, t corev1.PodConditionType, s corev1.ConditionStatus) {
+	for i := range p.Status.Conditions {
+		if p.Status.Conditions[i].Type == t {
+			if p.Status.Conditions[i].Status != s {
+				p.Status.Conditions[i].Status = s
+				p.Status.Conditions[i].LastTransitionTime = metav1.Now()
+			}
+			return
+		}
+	}
+	p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: t, Status: s, LastTransitionTime: metav1.Now()})
+}
+
+func (k *Kubelet) hostIP(ctx context.Context) string {
+	kind, _ := k.store.Kinds().ByName("Node")
+	o, err := k.store.Get(ctx, kind, "", k.cfg.NodeName)
+	if err != nil {
+		return ""
+	}
+	for _, a := range o.(*corev1.Node).Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			return a.Address
+		}
+	}
+	return ""
+}

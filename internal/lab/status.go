@@ -1,0 +1,118 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"text/tabwriter"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/fjord-net/fjord/internal/etcdserver"
+	"github.com/fjord-net/fjord/internal/store"
+)
+
+// Status prints the lab's nodes, pods, processes and namespaces.
+func Status(ctx context.Context, runRoot, name string, out io.Writer) error {
+	c, err := Load(runRoot, name)
+	if err != nil {
+		if len((Config{Name: name, RunRoot: runRoot}).labNamespaces()) > 0 {
+			return fmt.Errorf("lab %q is not up, but leftovers exist: run 'fjord lab down --name %s'", name, name)
+		}
+		return fmt.Errorf("lab %q is not up ('fjord lab up' starts it)", name)
+	}
+	fmt.Fprintf(out, "lab %q: %d nodes, %s mode, underlay %v (MTU %d), host %v on %s\n", c.Name, c.Nodes, c.Mode, c.Subnet, c.UnderlayMTU, c.HostAddr(), c.HostLink())
+	fmt.Fprintf(out, "store: %s (export FJORD_ETCD_ENDPOINTS=%s for other labs than the default)\n\n", etcdserver.SocketEndpoint(c.EtcdSocket()), etcdserver.SocketEndpoint(c.EtcdSocket()))
+	st, closeStore, err := c.waitStoreOnce(ctx)
+	if err != nil {
+		fmt.Fprintf(out, "store not answering: %v\n", err)
+	} else {
+		defer closeStore()
+		printNodes(ctx, out, st)
+		fmt.Fprintln(out)
+		printPods(ctx, out, st)
+		fmt.Fprintln(out)
+	}
+	procs := c.labProcesses()
+	names := make([]string, 0, len(procs))
+	for pid, n := range procs {
+		names = append(names, fmt.Sprintf("%s (pid %d)", n, pid))
+	}
+	sort.Strings(names)
+	fmt.Fprintf(out, "processes (%d):\n", len(names))
+	for _, n := range names {
+		fmt.Fprintf(out, "  %s\n", n)
+	}
+	fmt.Fprintf(out, "network namespaces: %d (ip netns list | grep %s)\n", len(c.labNamespaces()), c.Prefix())
+	return nil
+}
+
+func (c Config) waitStoreOnce(ctx context.Context) (*store.Store, func(), error) {
+	cli, err := store.Connect(ctx, store.ClientConfig{Endpoints: []string{etcdserver.SocketEndpoint(c.EtcdSocket())}})
+	if err != nil {
+		return nil, nil, err
+	}
+	return store.New(cli, ""), func() { cli.Close() }, nil
+}
+
+func printNodes(ctx context.Context, out io.Writer, st *store.Store) {
+	nk, _ := st.Kinds().ByName("Node")
+	lk, _ := st.Kinds().ByName("Lease")
+	list, _, err := st.List(ctx, nk, "")
+	if err != nil {
+		fmt.Fprintln(out, "nodes:", err)
+		return
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tSTATUS\tADDRESS\tPOD CIDR\tMODE")
+	for _, o := range list {
+		n := o.(*corev1.Node)
+		status := "NotReady"
+		if _, err := st.Get(ctx, lk, "kube-node-lease", n.Name); err == nil {
+			status = "Ready"
+		}
+		addr := ""
+		for _, a := range n.Status.Addresses {
+			if a.Type == corev1.NodeInternalIP {
+				addr = a.Address
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.Name, status, addr, n.Spec.PodCIDR, n.Annotations["fjord.dev/backend"])
+	}
+	tw.Flush()
+}
+
+func printPods(ctx context.Context, out io.Writer, st *store.Store) {
+	pk, _ := st.Kinds().ByName("Pod")
+	list, _, err := st.List(ctx, pk, "")
+	if err != nil {
+		fmt.Fprintln(out, "pods:", err)
+		return
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "POD\tNODE\tSTATUS\tIP")
+	for _, o := range list {
+		p := o.(*corev1.Pod)
+		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\n", p.Namespace, p.Name, p.Spec.NodeName, p.Status.Phase, p.Status.PodIP)
+	}
+	tw.Flush()
+}
+
+func printNext(out io.Writer, c Config) {
+	flag := ""
+	if c.Name != "lab" {
+		flag = " --name " + c.Name
+	}
+	fmt.Fprintf(out, `
+Try next:
+  fjord get nodes -o wide                  # nodes, pod CIDRs, vxlan MACs
+  fjord get pods -o wide                   # pods and their IPs
+  fjord exec echo-n1 -- ip route           # a pod's view of the network
+  fjord exec echo-n1 -- curl -s http://<IP of echo-n2>:8080/
+  fjord lab check%s                        # every pod fetches from every other pod
+  fjord lab status%s
+  fjord apply -f my-pod.yaml               # your own pods: set spec.nodeName to n1..n%d
+  fjord lab down%s                         # removes everything the lab created
+`, flag, flag, c.Nodes, flag)
+}
