@@ -24,11 +24,13 @@ func (p *Plugin) Del(args *skel.CmdArgs) error {
 	}
 	defer k.close()
 	name := HostVethName(args.ContainerID, args.IfName)
-	l, err := k.hostVeth(name, hostAlias(conf.Name))
-	if err != nil {
+	l, err := k.host.LinkByName(name)
+	if err != nil && !isNotFound(err) {
 		return kernelError("looking up "+name, err)
 	}
-	if l != nil {
+	// No alias: an ADD died between creating the pair and labelling it. The name is
+	// derived from this very container and interface, so it is ours too.
+	if l != nil && (l.Attrs().Alias == hostAlias(conf.Name) || l.Attrs().Alias == "") {
 		if err := k.host.LinkDel(l); err != nil && !isNotFound(err) {
 			return kernelError("deleting "+name, err)
 		}
