@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
 
 	"github.com/fjord-net/fjord/internal/objects"
@@ -74,7 +75,7 @@ func printTable(w io.Writer, k objects.Kind, objs []objects.Object, opt tableOpt
 }
 
 // age renders the time since creation as kubectl does (5s, 3m, 2h, 4d).
-func age(o objects.Object, now time.Time) string {
+func age(o metav1.Object, now time.Time) string {
 	ts := o.GetCreationTimestamp()
 	if ts.IsZero() {
 		return "<unknown>"
