@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -34,11 +35,16 @@ func getCommand(g *globals, now func() time.Time) *cobra.Command {
 		Use:   "get KIND [NAME...]",
 		Short: "Show objects, as tables like kubectl or as YAML/JSON",
 		Long: "Get lists objects of one kind in a namespace (-n, default \"default\") or in all (-A),\n" +
-			"or shows the named ones. Kinds: " + fmt.Sprint(known) + ".",
+			"or shows the named ones. Kinds: " + strings.Join(known, ", ") + ".",
 		Example: `  fjord get nodes -o wide
   fjord get pods -A -l app=web
   fjord get configmap nginx-configuration -n ingress-nginx -o yaml`,
-		Args:      cobra.MinimumNArgs(1),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return fmt.Errorf("get needs a KIND: one of %s", strings.Join(known, ", "))
+			}
+			return nil
+		},
 		ValidArgs: known,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runGet(cmd.Context(), g, o, now(), args[0], args[1:])
