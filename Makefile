@@ -7,7 +7,7 @@ PKGS    := ./...
 
 build:
 	$(GO) build -o $(BIN) ./cmd/fjord
-	ln -sf fjord bin/fjord-cni
+	$(GO) build -o bin/fjord-cni ./cmd/fjord-cni
 
 test: build
 	$(GO) test -count=1 -p 1 -timeout 20m $(PKGS)

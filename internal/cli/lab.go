@@ -60,7 +60,7 @@ runtime creates them (a namespace, then the CNI plugin). Underlay addresses come
 			lab.PrintMatrix(g.streams.Out, res)
 			return err
 		},
-	}, newLabKubeletCommand(g))
+	}, newLabRestartAgentCommand(g, &name, &runRoot), newLabKubeletCommand(g))
 	return cmd
 }
 
@@ -133,5 +133,23 @@ func newLabKubeletCommand(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&node, "node-name", "", "node to run pods for")
 	cmd.Flags().StringVar(&labName, "lab", "lab", "lab name")
 	cmd.Flags().StringVar(&runRoot, "run-root", "/run/fjord", "parent of the lab's state directory")
+	return cmd
+}
+
+func newLabRestartAgentCommand(g *globals, name, runRoot *string) *cobra.Command {
+	var kill bool
+	cmd := &cobra.Command{
+		Use:   "restart-agent NODE",
+		Short: "Stop a node's agent (--kill: with SIGKILL) and start it again; traffic keeps flowing",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := lab.RestartAgent(*runRoot, *name, args[0], kill); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.streams.Out, "agent on %s restarted\n", args[0])
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&kill, "kill", false, "stop it with SIGKILL, as a crash would")
 	return cmd
 }

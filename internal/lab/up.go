@@ -63,7 +63,7 @@ func Up(ctx context.Context, c Config, out io.Writer) (err error) {
 	if err := c.save(); err != nil {
 		return err
 	}
-	if err := os.Symlink(c.Binary, filepath.Join(c.CNIBinDir(), "fjord-cni")); err != nil {
+	if err := os.Symlink(c.cniBinary(), filepath.Join(c.CNIBinDir(), "fjord-cni")); err != nil {
 		return err
 	}
 	if err := os.Symlink(c.Binary, filepath.Join(c.CNIBinDir(), "fjord")); err != nil {
@@ -160,6 +160,16 @@ func (c Config) NodeNames() []string {
 		out = append(out, c.NodeName(i))
 	}
 	return out
+}
+
+// cniBinary is the plugin the lab's runtime execs: the slim fjord-cni build next to the
+// fjord binary when there is one (it starts faster), else the fjord binary itself.
+func (c Config) cniBinary() string {
+	slim := filepath.Join(filepath.Dir(c.Binary), "fjord-cni")
+	if fi, err := os.Stat(slim); err == nil && fi.Mode().IsRegular() {
+		return slim
+	}
+	return c.Binary
 }
 
 // preflight checks what the lab needs from the machine and says what is missing.
