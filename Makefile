@@ -1,19 +1,38 @@
-# fjord — see README.md. Everything here runs as root on Debian 12.
+# fjord — see README.md. Targets that touch the kernel run as root on Debian 12.
 GO      ?= go
-BIN     := bin/fjord
-PKGS    := ./...
+export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: build test test-unit lab lab-down deps bench-net clean
+.PHONY: build deps lab lab-down test test-unit fuzz bench-net clean
 
 build:
-	$(GO) build -o $(BIN) ./cmd/fjord
+	$(GO) build -o bin/fjord ./cmd/fjord
 	$(GO) build -o bin/fjord-cni ./cmd/fjord-cni
 
-test: build
-	$(GO) test -count=1 -p 1 -timeout 20m $(PKGS)
+# System packages (iproute2, nftables, iperf3, ...) and the reference CNI tools.
+deps:
+	scripts/install-deps.sh
 
+# The quick start: a fresh 3-node lab with a demo workload, checked end to end.
+lab: deps build
+	@./bin/fjord lab down >/dev/null 2>&1 || true
+	./bin/fjord lab up
+
+lab-down: build
+	./bin/fjord lab down
+
+# The whole suite: pure tests, kernel tests in namespaces, end-to-end labs.
+# -p 1: packages that create namespaces and labs run one at a time.
+test: deps build
+	$(GO) test -count=1 -p 1 -timeout 25m ./...
+
+# Pure tests only: no root, no namespaces.
 test-unit:
-	$(GO) test -count=1 -short $(PKGS)
+	$(GO) test -count=1 -short ./...
+
+# A short coverage-guided run of every fuzz target.
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./internal/objects/
+	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime 30s ./internal/cni/
 
 clean:
 	rm -rf bin
