@@ -24,7 +24,8 @@ type cluster struct {
 }
 
 func newCluster(t *testing.T) *cluster {
-	s, ep := storetest.NewWithEndpoint(t)
+	env := storetest.Start(t)
+	s, ep := env.Store, env.Endpoint
 	return &cluster{t: t, store: s, endpoint: ep}
 }
 

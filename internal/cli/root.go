@@ -4,6 +4,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -95,6 +96,13 @@ func (g *globals) resolvedEndpoints() []string {
 func (g *globals) connect(ctx context.Context) (*store.Store, func(), error) {
 	cfg := g.etcd
 	cfg.Endpoints = g.resolvedEndpoints()
+	for _, ep := range cfg.Endpoints {
+		if sock, ok := strings.CutPrefix(ep, "unix://"); ok && len(cfg.Endpoints) == 1 {
+			if _, err := os.Stat(sock); err != nil {
+				return nil, nil, fmt.Errorf("no store at %s (the socket does not exist): start one with 'fjord lab up', 'fjord etcd' or 'fjord agent', or point --etcd-endpoints / $FJORD_ETCD_ENDPOINTS at yours", ep)
+			}
+		}
+	}
 	cli, err := store.Connect(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
