@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -16,6 +15,8 @@ import (
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/vishvananda/netns"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/fjord-net/fjord/internal/namedns"
 )
 
 // sandboxRecord is what survives a restart of the runtime: enough to find and tear
@@ -89,7 +90,7 @@ func (k *Kubelet) createSandbox(ctx context.Context, r sandboxRecord) (sandboxRe
 		return r, err
 	}
 	name := filepath.Base(r.Netns)
-	if err := createNamedNetns(name); err != nil {
+	if err := namedns.Create(name); err != nil {
 		return r, fmt.Errorf("create netns %s: %w", name, err)
 	}
 	res, err := cniConf.AddNetworkList(ctx, list, k.runtimeConf(r))
@@ -134,23 +135,6 @@ func (k *Kubelet) teardown(ctx context.Context, r sandboxRecord) {
 		k.log.Warn("delete netns failed", "netns", r.Netns, "err", err)
 	}
 	_ = os.Remove(k.recordPath(r.Namespace, r.Name))
-}
-
-// createNamedNetns creates /run/netns/name without changing the caller's namespace.
-func createNamedNetns(name string) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	h, err := netns.NewNamed(name)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	return netns.Set(orig)
 }
 
 // killProcess ends a pod process started by a previous run, if that PID is still one of

@@ -7,11 +7,12 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/fjord-net/fjord/internal/namedns"
 )
 
 // nsHandle opens a netlink handle in a named namespace.
@@ -28,40 +29,10 @@ func nsHandle(name string) (*netlink.Handle, netns.NsHandle, error) {
 	return h, ns, nil
 }
 
-// newNamedNS creates a named network namespace with lo up, leaving the caller's
-// namespace unchanged.
-func newNamedNS(name string) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	ns, err := netns.NewNamed(name)
-	if err != nil {
-		return fmt.Errorf("create netns %s: %w", name, err)
-	}
-	defer ns.Close()
-	if err := netns.Set(orig); err != nil {
-		return err
-	}
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	lo, err := h.LinkByName("lo")
-	if err != nil {
-		return err
-	}
-	return h.LinkSetUp(lo)
-}
-
 // buildUnderlay creates the underlay namespace with its bridge, and the host veth whose
 // root-namespace end carries the first address of the subnet.
 func (c Config) buildUnderlay() error {
-	if err := newNamedNS(c.UnderlayNS()); err != nil {
+	if err := namedns.Create(c.UnderlayNS()); err != nil {
 		return err
 	}
 	h, ns, err := nsHandle(c.UnderlayNS())
@@ -118,7 +89,7 @@ func (c Config) attach(h *netlink.Handle, port string) error {
 // buildNode creates node i's namespace with eth0 on the underlay bridge.
 func (c Config) buildNode(i int) error {
 	name := c.NodeNS(i)
-	if err := newNamedNS(name); err != nil {
+	if err := namedns.Create(name); err != nil {
 		return err
 	}
 	nh, nns, err := nsHandle(name)

@@ -7,11 +7,12 @@ import (
 	"encoding/hex"
 	"os"
 	"os/exec"
-	"runtime"
 	"testing"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/fjord-net/fjord/internal/namedns"
 )
 
 // Require skips the test unless it runs as root and not in -short mode.
@@ -39,19 +40,13 @@ func New(t testing.TB, tag string) *NS {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
 	name := "fjord-t-" + tag + "-" + hex.EncodeToString(b[:])
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
+	if err := namedns.Create(name); err != nil {
 		t.Fatal(err)
 	}
-	defer orig.Close()
-	h, err := netns.NewNamed(name)
+	h, err := netns.GetFromName(name)
 	if err != nil {
-		t.Fatalf("create netns %s: %v", name, err)
-	}
-	if err := netns.Set(orig); err != nil {
-		t.Fatalf("return to original netns: %v", err)
+		_ = netns.DeleteNamed(name)
+		t.Fatal(err)
 	}
 	nh, err := netlink.NewHandleAt(h)
 	h.Close()
@@ -66,10 +61,6 @@ func New(t testing.TB, tag string) *NS {
 			t.Errorf("delete netns %s: %v", name, err)
 		}
 	})
-	lo, err := nh.LinkByName("lo")
-	if err == nil {
-		_ = nh.LinkSetUp(lo)
-	}
 	return ns
 }
 
