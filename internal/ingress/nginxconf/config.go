@@ -1,0 +1,67 @@
+package nginxconf
+
+import (
+	"crypto/tls"
+	"time"
+)
+
+// DefaultLogFormatUpstream is ingress-nginx's default log-format-upstream.
+const DefaultLogFormatUpstream = `$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_length $request_time [$proxy_upstream_name] [$proxy_alternative_upstream_name] $upstream_addr $upstream_response_length $upstream_response_time $upstream_status $req_id`
+
+// Config is the typed subset of the ingress-nginx ConfigMap that fjord
+// honours. The comment on each field names its ConfigMap key and the
+// ingress-nginx default.
+type Config struct {
+	KeepAlive                    time.Duration // keep-alive, 75s
+	KeepAliveRequests            int           // keep-alive-requests, 1000
+	UpstreamKeepaliveConnections int           // upstream-keepalive-connections, 320 (0 disables)
+	UpstreamKeepaliveTimeout     time.Duration // upstream-keepalive-timeout, 60s
+	UpstreamKeepaliveRequests    int           // upstream-keepalive-requests, 10000
+	WorkerProcesses              int           // worker-processes, "auto" = number of CPUs
+
+	LogFormatUpstream string     // log-format-upstream, DefaultLogFormatUpstream
+	LogFormat         *LogFormat // LogFormatUpstream, compiled
+
+	ProxyConnectTimeout time.Duration // proxy-connect-timeout, 5s
+	ProxyReadTimeout    time.Duration // proxy-read-timeout, 60s
+	ProxySendTimeout    time.Duration // proxy-send-timeout, 60s
+	ProxyBodySize       int64         // proxy-body-size in bytes, 1m; 0 = unlimited
+
+	ClientHeaderTimeout time.Duration // client-header-timeout, 60s
+	ClientBodyTimeout   time.Duration // client-body-timeout, 60s
+
+	ProxyNextUpstream      NextUpstream // proxy-next-upstream, "error timeout"
+	ProxyNextUpstreamTries int          // proxy-next-upstream-tries, 3; 0 = unlimited
+
+	SSLProtocols []uint16 // ssl-protocols as crypto/tls versions, ascending; "TLSv1.2 TLSv1.3"
+	SSLRedirect  bool     // ssl-redirect, true
+}
+
+// Defaults returns ingress-nginx's defaults; numCPU is what
+// worker-processes "auto" resolves to.
+func Defaults(numCPU int) Config {
+	lf, err := Compile(DefaultLogFormatUpstream)
+	if err != nil {
+		panic("nginxconf: default log format does not compile: " + err.Error())
+	}
+	return Config{
+		KeepAlive:                    75 * time.Second,
+		KeepAliveRequests:            1000,
+		UpstreamKeepaliveConnections: 320,
+		UpstreamKeepaliveTimeout:     60 * time.Second,
+		UpstreamKeepaliveRequests:    10000,
+		WorkerProcesses:              max(numCPU, 1),
+		LogFormatUpstream:            DefaultLogFormatUpstream,
+		LogFormat:                    lf,
+		ProxyConnectTimeout:          5 * time.Second,
+		ProxyReadTimeout:             60 * time.Second,
+		ProxySendTimeout:             60 * time.Second,
+		ProxyBodySize:                1 << 20,
+		ClientHeaderTimeout:          60 * time.Second,
+		ClientBodyTimeout:            60 * time.Second,
+		ProxyNextUpstream:            NextUpstream{Error: true, Timeout: true},
+		ProxyNextUpstreamTries:       3,
+		SSLProtocols:                 []uint16{tls.VersionTLS12, tls.VersionTLS13},
+		SSLRedirect:                  true,
+	}
+}
