@@ -1,0 +1,63 @@
+package config
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Mode is the proxy data-plane mode named in the configuration.
+type Mode string
+
+// The modes fjord accepts.
+const (
+	ModeIPVS     Mode = "ipvs"
+	ModeNFTables Mode = "nftables"
+	ModeIPTables Mode = "iptables"
+)
+
+// Schedulers returns the accepted ipvs.scheduler values in the order error
+// messages name them. An empty scheduler means the default, "rr".
+func Schedulers() []string {
+	return []string{"rr", "wrr", "lc", "wlc", "sh", "random", "maglev"}
+}
+
+// Config is the effective configuration after defaults and validation.
+type Config struct {
+	// Mode is the configured mode; an empty mode defaults to iptables as in
+	// kube-proxy.
+	Mode Mode
+	// Scheduler is the endpoint scheduler. In ipvs mode it is
+	// ipvs.scheduler (default "rr"). In iptables and nftables modes
+	// kube-proxy picks endpoints at random, so it is "random".
+	Scheduler string
+	// SyncPeriod is the periodic full-resync interval of the selected
+	// mode's section; absent or "0s" means the default, 30s, as in
+	// kube-proxy.
+	SyncPeriod time.Duration
+	// MinSyncPeriod is the minimum time between syncs of the selected
+	// mode's section; 0 means sync on every change. As in kube-proxy, an
+	// absent or zero value means 0 for ipvs and 1s for iptables and
+	// nftables.
+	MinSyncPeriod time.Duration
+	// ExcludeCIDRs are ipvs.excludeCIDRs: addresses cleanup must not touch.
+	ExcludeCIDRs []netip.Prefix
+	// StrictARP is ipvs.strictARP.
+	StrictARP bool
+	// MasqueradeAll is the selected mode's masqueradeAll (false for ipvs,
+	// whose section has no such field).
+	MasqueradeAll bool
+	// ClusterCIDR is clusterCIDR split on commas (dual-stack clusters list
+	// one prefix per family); nil when unset.
+	ClusterCIDR []netip.Prefix
+	// NodePortAddresses are the CIDR entries of nodePortAddresses.
+	NodePortAddresses []netip.Prefix
+	// NodePortPrimary is true when nodePortAddresses contains "primary"
+	// (the node's primary IPs).
+	NodePortPrimary bool
+	// DetectLocalMode is detectLocalMode as written ("" when unset).
+	DetectLocalMode string
+	// FeatureGates is a copy of featureGates.
+	FeatureGates map[string]bool
+	// Raw is the decoded document, for fields fjord does not interpret.
+	Raw KubeProxyConfiguration
+}
