@@ -76,7 +76,7 @@ func TestRenderTimes(t *testing.T) {
 	got := lf.Render(Vars{
 		RequestTime:          61*time.Second + 7*time.Millisecond + 999*time.Microsecond,
 		UpstreamResponseTime: []time.Duration{0, 10 * time.Millisecond, -time.Second},
-		TimeLocal:            time.Date(2026, 12, 1, 3, 4, 5, 0, time.FixedZone("", -(4*3600 + 1800))),
+		TimeLocal:            time.Date(2026, 12, 1, 3, 4, 5, 0, time.FixedZone("", -(4*3600+1800))),
 		Status:               7,
 	})
 	want := "61.007|0.000, 0.010, 0.000|01/Dec/2026:03:04:05 -0430|007"
