@@ -49,10 +49,13 @@ type Config struct {
 	// ClusterCIDR is clusterCIDR split on commas (dual-stack clusters list
 	// one prefix per family); nil when unset.
 	ClusterCIDR []netip.Prefix
-	// NodePortAddresses are the CIDR entries of nodePortAddresses.
+	// NodePortAddresses are the CIDRs of nodePortAddresses, with the
+	// keywords "localhost" and "all" expanded to their IPv4 and IPv6
+	// prefixes. Unset means "all" in iptables and ipvs mode and "primary"
+	// in nftables mode, as in kube-proxy.
 	NodePortAddresses []netip.Prefix
-	// NodePortPrimary is true when nodePortAddresses contains "primary"
-	// (the node's primary IPs).
+	// NodePortPrimary is true when NodePorts are served on the node's
+	// primary IPs (the "primary" keyword, or the nftables default).
 	NodePortPrimary bool
 	// DetectLocalMode is detectLocalMode as written ("" when unset).
 	DetectLocalMode string

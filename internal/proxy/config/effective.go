@@ -29,6 +29,14 @@ func effective(raw *KubeProxyConfiguration) *Config {
 	c.ExcludeCIDRs, _ = prefixes("ipvs.excludeCIDRs", raw.IPVS.ExcludeCIDRs)
 	c.ClusterCIDR, _ = clusterCIDR(raw.ClusterCIDR)
 	c.NodePortAddresses, c.NodePortPrimary, _ = nodePortAddresses(raw.NodePortAddresses)
+	if len(raw.NodePortAddresses) == 0 {
+		// kube-proxy: "all" in iptables and ipvs mode, "primary" in nftables.
+		if c.Mode == ModeNFTables {
+			c.NodePortPrimary = true
+		} else {
+			c.NodePortAddresses, _, _ = nodePortAddresses([]string{"all"})
+		}
+	}
 
 	// The inputs were validated, so syncPeriods cannot fail here.
 	switch c.Mode {

@@ -100,8 +100,10 @@ func TestParseRejects(t *testing.T) {
 		{"ipvs: rr", "ipvs: must be an object"},
 		{"clusterCIDR: 10.0.0.0/33", `clusterCIDR: "10.0.0.0/33" is not a CIDR`},
 		{"clusterCIDR: 10.0.0.0/8,10.1.0.0/16", `clusterCIDR: "10.0.0.0/8,10.1.0.0/16" must be one CIDR, or one IPv4 and one IPv6 CIDR`},
-		{"nodePortAddresses: [primary, 10.0.0.0/8]", `nodePortAddresses: "primary" cannot be combined with CIDRs`},
-		{"nodePortAddresses: [bogus]", `nodePortAddresses[0]: "bogus" is not a CIDR or "primary"`},
+		{"nodePortAddresses: [primary, bogus]", `nodePortAddresses[1]: "bogus" is not a CIDR or one of primary, localhost, all`},
+		{"oomScoreAdj: -1001", "oomScoreAdj: -1001 is not in -1000..1000"},
+		{"udpIdleTimeout: 250ms", "udpIdleTimeout: unknown field"},
+		{"detectLocal:\n  clusterCIDRs: []", "detectLocal.clusterCIDRs: unknown field"},
 		{"iptables:\n  masqueradeBit: 32", "iptables.masqueradeBit: 32 is not in 0..31"},
 		{"iptables:\n  masqueradeBit: 1.5", "iptables.masqueradeBit: 1.5 is not a 32-bit integer"},
 		{"conntrack:\n  maxPerCore: -1", "conntrack.maxPerCore: must not be negative"},
@@ -143,6 +145,30 @@ func TestParseRejectsDocument(t *testing.T) {
 		_, err := Parse([]byte(tc.doc))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: got %v, want error containing %q", tc.doc, err, tc.want)
+		}
+	}
+}
+
+func TestNodePortAddresses(t *testing.T) {
+	pp := netip.MustParsePrefix
+	for _, tc := range []struct {
+		doc     string
+		want    []netip.Prefix
+		primary bool
+	}{
+		{"mode: ipvs", []netip.Prefix{pp("0.0.0.0/0"), pp("::/0")}, false},
+		{"mode: nftables", nil, true},
+		{"mode: nftables\nnodePortAddresses: [primary, localhost, 192.0.2.0/24]",
+			[]netip.Prefix{pp("127.0.0.0/8"), pp("::1/128"), pp("192.0.2.0/24")}, true},
+		{"nodePortAddresses: [all]", []netip.Prefix{pp("0.0.0.0/0"), pp("::/0")}, false},
+	} {
+		c, err := Parse([]byte(header + tc.doc))
+		if err != nil {
+			t.Errorf("%q: %v", tc.doc, err)
+			continue
+		}
+		if !slices.Equal(c.NodePortAddresses, tc.want) || c.NodePortPrimary != tc.primary {
+			t.Errorf("%q: got %v primary=%v", tc.doc, c.NodePortAddresses, c.NodePortPrimary)
 		}
 	}
 }

@@ -33,13 +33,13 @@ type KubeProxyConfiguration struct {
 	DetectLocalMode string      `json:"detectLocalMode"`
 	DetectLocal     DetectLocal `json:"detectLocal"`
 
-	ClusterCIDR       string    `json:"clusterCIDR"`
-	NodePortAddresses []string  `json:"nodePortAddresses"`
-	OOMScoreAdj       *int32    `json:"oomScoreAdj"`
-	Conntrack         Conntrack `json:"conntrack"`
-	ConfigSyncPeriod  *Duration `json:"configSyncPeriod"`
-	PortRange         string    `json:"portRange"`
-	UDPIdleTimeout    *Duration `json:"udpIdleTimeout"`
+	ClusterCIDR         string    `json:"clusterCIDR"`
+	NodePortAddresses   []string  `json:"nodePortAddresses"`
+	OOMScoreAdj         *int32    `json:"oomScoreAdj"`
+	Conntrack           Conntrack `json:"conntrack"`
+	ConfigSyncPeriod    *Duration `json:"configSyncPeriod"`
+	PortRange           string    `json:"portRange"`
+	WindowsRunAsService bool      `json:"windowsRunAsService,omitempty"`
 }
 
 // ClientConnection mirrors componentbase ClientConnectionConfiguration.
@@ -74,6 +74,7 @@ type IPTables struct {
 	MasqueradeBit      *int32    `json:"masqueradeBit"`
 	MasqueradeAll      bool      `json:"masqueradeAll"`
 	LocalhostNodePorts *bool     `json:"localhostNodePorts"`
+	SNATNodeInternalIP *bool     `json:"snatNodeInternalIP"`
 	SyncPeriod         *Duration `json:"syncPeriod"`
 	MinSyncPeriod      *Duration `json:"minSyncPeriod"`
 }
@@ -109,9 +110,8 @@ type Winkernel struct {
 
 // DetectLocal mirrors DetectLocalConfiguration.
 type DetectLocal struct {
-	BridgeInterface     string   `json:"bridgeInterface"`
-	InterfaceNamePrefix string   `json:"interfaceNamePrefix"`
-	ClusterCIDRs        []string `json:"clusterCIDRs"`
+	BridgeInterface     string `json:"bridgeInterface"`
+	InterfaceNamePrefix string `json:"interfaceNamePrefix"`
 }
 
 // Conntrack mirrors KubeProxyConntrackConfiguration.

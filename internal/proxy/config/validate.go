@@ -47,7 +47,7 @@ func validate(c *KubeProxyConfiguration) error {
 		func() error { return masqBit("nftables.masqueradeBit", c.NFTables.MasqueradeBit) },
 		func() error { _, err := clusterCIDR(c.ClusterCIDR); return err },
 		func() error { _, _, err := nodePortAddresses(c.NodePortAddresses); return err },
-		func() error { _, err := prefixes("detectLocal.clusterCIDRs", c.DetectLocal.ClusterCIDRs); return err },
+		func() error { return oomScoreAdj(c.OOMScoreAdj) },
 		func() error { return detectLocalMode(c.DetectLocalMode) },
 		func() error { return bindIP("bindAddress", c.BindAddress) },
 		func() error { return hostPort("healthzBindAddress", c.HealthzBindAddress) },
@@ -153,25 +153,37 @@ func clusterCIDR(s string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// nodePortAddresses parses CIDRs and the special value "primary".
-func nodePortAddresses(list []string) ([]netip.Prefix, bool, error) {
-	var out []netip.Prefix
-	primary := false
+// nodePortAddresses expands nodePortAddresses: CIDRs, and the keywords
+// "localhost" (127.0.0.0/8, ::1/128), "all" (0.0.0.0/0, ::/0) and "primary"
+// (the node's primary IPs, reported as primary=true), in any combination.
+func nodePortAddresses(list []string) (out []netip.Prefix, primary bool, err error) {
 	for i, s := range list {
-		if s == "primary" {
+		switch strings.TrimSpace(s) {
+		case "primary":
 			primary = true
+			continue
+		case "localhost":
+			out = append(out, netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
+			continue
+		case "all":
+			out = append(out, netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0"))
 			continue
 		}
 		p, err := netip.ParsePrefix(strings.TrimSpace(s))
 		if err != nil {
-			return nil, false, fieldErr("nodePortAddresses["+strconv.Itoa(i)+"]", fmt.Sprintf("%q is not a CIDR or \"primary\"", s))
+			return nil, false, fieldErr("nodePortAddresses["+strconv.Itoa(i)+"]",
+				fmt.Sprintf("%q is not a CIDR or one of primary, localhost, all", s))
 		}
 		out = append(out, p)
 	}
-	if primary && len(out) > 0 {
-		return nil, false, fieldErr("nodePortAddresses", "\"primary\" cannot be combined with CIDRs")
-	}
 	return out, primary, nil
+}
+
+func oomScoreAdj(v *int32) error {
+	if v != nil && (*v < -1000 || *v > 1000) {
+		return fieldErr("oomScoreAdj", fmt.Sprintf("%d is not in -1000..1000", *v))
+	}
+	return nil
 }
 
 func detectLocalMode(s string) error {
