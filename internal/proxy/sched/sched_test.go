@@ -270,3 +270,19 @@ func ExampleNew() {
 	// 10.0.0.2:80
 	// 10.0.0.1:80
 }
+
+func TestHashPortSpreadsOneClient(t *testing.T) {
+	for _, name := range []string{"sh", "maglev"} {
+		for _, withPort := range []bool{false, true} {
+			s := mustNew(t, name, eps(5), Options{HashPort: withPort, MaglevTableSize: 1009})
+			used := map[netip.AddrPort]bool{}
+			for port := range 200 {
+				ep, _ := s.Pick(Flow{SrcIP: netip.MustParseAddr("192.0.2.7"), SrcPort: uint16(port)})
+				used[ep.Addr] = true
+			}
+			if withPort && len(used) != 5 || !withPort && len(used) != 1 {
+				t.Errorf("%s HashPort=%v: one client reached %d endpoints", name, withPort, len(used))
+			}
+		}
+	}
+}
