@@ -34,5 +34,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./internal/objects/
 	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime 30s ./internal/cni/
 
+# Pod network benchmark: iperf3 pod-to-pod (vxlan, routed) against raw node-to-node,
+# CNI ADD latency against the reference plugins, agent memory. Writes docs/benchmarks.md.
+bench-net: deps build
+	$(GO) run ./bench/net -fjord bin/fjord
+
 clean:
 	rm -rf bin
