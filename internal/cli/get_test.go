@@ -107,14 +107,14 @@ default     web    Pending   <none>       node-1   3m10s   app=web
 prod        db     Running   10.244.2.7   <none>   3m10s   app=db
 `},
 		{[]string{"services"}, `
-NAME       TYPE        CLUSTER-IP   PORTS                 AGE
-edge       NodePort    <none>       80:30080/TCP,53/UDP   3m10s
-headless   ClusterIP   None         <none>                3m10s
-web        ClusterIP   10.96.0.20   80/TCP,443/TCP        3m10s
+NAME       TYPE        CLUSTER-IP   PORTS                       AGE
+edge       NodePort    10.96.0.2    80:30080/TCP,53:30000/UDP   3m10s
+headless   ClusterIP   None         <none>                      3m10s
+web        ClusterIP   10.96.0.20   80/TCP,443/TCP              3m10s
 `},
 		{[]string{"svc", "edge", "-o", "wide"}, `
-NAME   TYPE       CLUSTER-IP   PORTS                 AGE     EXTERNAL-IP    SELECTOR
-edge   NodePort   <none>       80:30080/TCP,53/UDP   3m10s   198.18.0.100   app=edge
+NAME   TYPE       CLUSTER-IP   PORTS                       AGE     EXTERNAL-IP    SELECTOR
+edge   NodePort   10.96.0.2    80:30080/TCP,53:30000/UDP   3m10s   198.18.0.100   app=edge
 `},
 		{[]string{"endpointslices"}, `
 NAME      ADDRESSTYPE   PORTS    ENDPOINTS                                      AGE

@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	mrand "math/rand/v2"
 	"reflect"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"k8s.io/apimachinery/pkg/types"
@@ -30,14 +32,33 @@ func (r ApplyResult) String() string {
 // are written or none is. Objects must already be validated. For an existing object the
 // uid and creationTimestamp are kept, and so is its status when the applied object
 // carries none (status belongs to the agents, not to the manifest).
+//
+// Services are admitted as kube-apiserver admits them: cluster IPs and node ports are
+// assigned (internal/svcalloc) from every stored Service, and the transaction is guarded
+// so that it fails, and is retried, if any Service changed since they were read.
 func (s *Store) Apply(ctx context.Context, objs []objects.Object) ([]ApplyResult, error) {
-	for attempt := 0; attempt < 5; attempt++ {
-		res, ok, err := s.tryApply(ctx, objs)
+	const attempts = 20
+	for attempt := 0; attempt < attempts; attempt++ {
+		if attempt > 0 {
+			// Back off with jitter so concurrent appliers stop colliding.
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(time.Duration(attempt) * time.Duration(1+mrand.IntN(10)) * time.Millisecond):
+			}
+		}
+		// Each attempt starts from the caller's objects: allocations of a failed
+		// attempt must not look like explicit requests in the next one.
+		work := make([]objects.Object, len(objs))
+		for i, o := range objs {
+			work[i] = o.DeepCopyObject().(objects.Object)
+		}
+		res, ok, err := s.tryApply(ctx, work)
 		if err != nil || ok {
 			return res, err
 		}
 	}
-	return nil, fmt.Errorf("apply: %w (retried 5 times)", ErrConflict)
+	return nil, fmt.Errorf("apply: %w (tried %d times)", ErrConflict, attempts)
 }
 
 func (s *Store) tryApply(ctx context.Context, objs []objects.Object) ([]ApplyResult, bool, error) {
@@ -47,6 +68,10 @@ func (s *Store) tryApply(ctx context.Context, objs []objects.Object) ([]ApplyRes
 		val    []byte
 		seen   int64 // mod revision read; 0 = absent
 		result ApplyResult
+	}
+	guard, err := s.admitServices(ctx, objs)
+	if err != nil {
+		return nil, false, err
 	}
 	var plan []planned
 	seenKeys := map[string]bool{}
@@ -100,6 +125,9 @@ func (s *Store) tryApply(ctx context.Context, objs []objects.Object) ([]ApplyRes
 	var cmps []clientv3.Cmp
 	var ops []clientv3.Op
 	var results []ApplyResult
+	if guard != nil {
+		cmps = append(cmps, *guard)
+	}
 	for _, p := range plan {
 		results = append(results, p.result)
 		if p.result.Action == "unchanged" {

@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/fjord-net/fjord/internal/objects"
+	"github.com/fjord-net/fjord/internal/svcalloc"
 )
 
 // DefaultPrefix is the key prefix of every object fjord writes.
@@ -40,6 +41,7 @@ type Store struct {
 	kinds  objects.Registry
 	now    func() time.Time
 	newUID func() types.UID
+	ranges svcalloc.Ranges // service IPs and node ports handed out on apply
 }
 
 // New wraps an etcd client. prefix "" means DefaultPrefix.
@@ -47,8 +49,11 @@ func New(c *clientv3.Client, prefix string) *Store {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	return &Store{c: c, prefix: prefix, kinds: objects.Kinds(), now: time.Now, newUID: newUID}
+	return &Store{c: c, prefix: prefix, kinds: objects.Kinds(), now: time.Now, newUID: newUID, ranges: svcalloc.Default()}
 }
+
+// SetServiceRanges changes the service IP and node-port ranges used on apply.
+func (s *Store) SetServiceRanges(r svcalloc.Ranges) { s.ranges = r }
 
 // Client returns the underlying etcd client, for leases and fjord's own bookkeeping keys.
 func (s *Store) Client() *clientv3.Client { return s.c }

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -106,5 +107,42 @@ func TestEmbeddedSocketPathTooLong(t *testing.T) {
 	long := filepath.Join(t.TempDir(), string(make([]byte, 120)))
 	if _, err := etcdserver.Start(context.Background(), etcdserver.Config{DataDir: t.TempDir(), ClientSocket: long}); err == nil {
 		t.Fatal("expected an error for an over-long socket path")
+	}
+}
+
+func TestApplyAssignsClusterIPsWithoutCollisions(t *testing.T) {
+	s := storetest.New(t)
+	ctx := context.Background()
+	svcKind, _ := objects.Kinds().ByName("Service")
+	mk := func(name string) *corev1.Service {
+		return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Ports: []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}}}}
+	}
+	// Concurrent applies of different services must never share an IP or a node port.
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		go func(i int) {
+			_, err := s.Apply(ctx, []objects.Object{mk(fmt.Sprintf("s%d", i))})
+			errs <- err
+		}(i)
+	}
+	for i := 0; i < 8; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, _, _ := s.List(ctx, svcKind, "default")
+	ips, ports := map[string]bool{}, map[int32]bool{}
+	for _, o := range list {
+		svc := o.(*corev1.Service)
+		if svc.Spec.ClusterIP == "" || ips[svc.Spec.ClusterIP] || ports[svc.Spec.Ports[0].NodePort] {
+			t.Fatalf("%s got clusterIP %q nodePort %d (duplicate or empty)", svc.Name, svc.Spec.ClusterIP, svc.Spec.Ports[0].NodePort)
+		}
+		ips[svc.Spec.ClusterIP], ports[svc.Spec.Ports[0].NodePort] = true, true
+	}
+	// Re-applying a manifest without clusterIP keeps the assigned one: unchanged.
+	res, err := s.Apply(ctx, []objects.Object{mk("s0")})
+	if err != nil || res[0].Action != "unchanged" {
+		t.Fatalf("re-apply: %v %v", res, err)
 	}
 }
