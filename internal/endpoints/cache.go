@@ -1,0 +1,210 @@
+package endpoints
+
+import (
+	"sort"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/fjord-net/fjord/internal/objects"
+)
+
+// watched kinds, by Kind name.
+const (
+	kindService = "Service"
+	kindPod     = "Pod"
+	kindLease   = "Lease"
+	kindSlice   = "EndpointSlice"
+)
+
+// LeaseNamespace holds one Lease per live node (agent.LeaseNamespace; repeated here so
+// that the agent can import this package).
+const LeaseNamespace = "kube-node-lease"
+
+var watchedKinds = []string{kindService, kindPod, kindLease, kindSlice}
+
+// cache is the controller's copy of the store, fed by the informers, plus the set of
+// services whose slices may be out of date. It plans nothing until every kind has been
+// listed once: a partial view would delete endpoints that are merely not loaded yet.
+type cache struct {
+	mu       sync.Mutex
+	services map[types.NamespacedName]*corev1.Service
+	pods     map[string]map[string]*corev1.Pod // namespace → name
+	live     map[string]bool                   // node name → its Lease exists
+	slices   map[string]map[string]*discoveryv1.EndpointSlice
+	listed   map[string]bool
+	dirty    map[types.NamespacedName]bool
+	all      bool // every service is dirty
+}
+
+func newCache() *cache {
+	return &cache{
+		services: map[types.NamespacedName]*corev1.Service{},
+		pods:     map[string]map[string]*corev1.Pod{},
+		live:     map[string]bool{},
+		slices:   map[string]map[string]*discoveryv1.EndpointSlice{},
+		listed:   map[string]bool{},
+		dirty:    map[types.NamespacedName]bool{},
+	}
+}
+
+// replace installs a fresh List of one kind and marks everything dirty.
+func (c *cache) replace(kind string, list []objects.Object) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch kind {
+	case kindService:
+		c.services = map[types.NamespacedName]*corev1.Service{}
+	case kindPod:
+		c.pods = map[string]map[string]*corev1.Pod{}
+	case kindLease:
+		c.live = map[string]bool{}
+	case kindSlice:
+		c.slices = map[string]map[string]*discoveryv1.EndpointSlice{}
+	}
+	for _, o := range list {
+		c.put(o)
+	}
+	c.listed[kind] = true
+	c.all = true
+}
+
+// update applies one watched change and marks the services it may affect dirty.
+func (c *cache) update(obj objects.Object, deleted bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch o := obj.(type) {
+	case *corev1.Service:
+		c.dirty[key(o.Namespace, o.Name)] = true
+	case *corev1.Pod:
+		c.markPodServices(o)
+		if old := c.pods[o.Namespace][o.Name]; old != nil {
+			c.markPodServices(old)
+		}
+	case *discoveryv1.EndpointSlice:
+		if svc := o.Labels[LabelServiceName]; svc != "" {
+			c.dirty[key(o.Namespace, svc)] = true
+		}
+	default: // a Lease: any pod may be on that node
+		c.all = true
+	}
+	if deleted {
+		c.remove(obj)
+	} else {
+		c.put(obj)
+	}
+}
+
+func (c *cache) put(obj objects.Object) {
+	switch o := obj.(type) {
+	case *corev1.Service:
+		c.services[key(o.Namespace, o.Name)] = o
+	case *corev1.Pod:
+		if c.pods[o.Namespace] == nil {
+			c.pods[o.Namespace] = map[string]*corev1.Pod{}
+		}
+		c.pods[o.Namespace][o.Name] = o
+	case *discoveryv1.EndpointSlice:
+		if c.slices[o.Namespace] == nil {
+			c.slices[o.Namespace] = map[string]*discoveryv1.EndpointSlice{}
+		}
+		c.slices[o.Namespace][o.Name] = o
+	default:
+		c.live[obj.GetName()] = true
+	}
+}
+
+func (c *cache) remove(obj objects.Object) {
+	switch o := obj.(type) {
+	case *corev1.Service:
+		delete(c.services, key(o.Namespace, o.Name))
+	case *corev1.Pod:
+		delete(c.pods[o.Namespace], o.Name)
+	case *discoveryv1.EndpointSlice:
+		delete(c.slices[o.Namespace], o.Name)
+	default:
+		delete(c.live, obj.GetName())
+	}
+}
+
+func (c *cache) markPodServices(pod *corev1.Pod) {
+	for k, svc := range c.services {
+		if k.Namespace == pod.Namespace && Selects(svc) &&
+			labels.SelectorFromValidatedSet(svc.Spec.Selector).Matches(labels.Set(pod.Labels)) {
+			c.dirty[k] = true
+		}
+	}
+}
+
+// markAll makes the next plan cover every service (the periodic resync).
+func (c *cache) markAll() {
+	c.mu.Lock()
+	c.all = true
+	c.mu.Unlock()
+}
+
+// markDirty puts services back after a failed write.
+func (c *cache) markDirty(keys []types.NamespacedName) {
+	c.mu.Lock()
+	for _, k := range keys {
+		c.dirty[k] = true
+	}
+	c.mu.Unlock()
+}
+
+// takePlan empties the dirty set and returns the writes those services need, with the
+// services it covered (to put back if the writes fail). ok is false until every kind
+// has been listed.
+func (c *cache) takePlan() (p Plan, covered []types.NamespacedName, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, k := range watchedKinds {
+		if !c.listed[k] {
+			return Plan{}, nil, false
+		}
+	}
+	if c.all {
+		for k := range c.services {
+			c.dirty[k] = true
+		}
+		for _, byName := range c.slices {
+			for _, es := range byName {
+				if Managed(es) && es.Labels[LabelServiceName] != "" {
+					c.dirty[key(es.Namespace, es.Labels[LabelServiceName])] = true
+				}
+			}
+		}
+		c.all = false
+	}
+	for k := range c.dirty {
+		covered = append(covered, k)
+	}
+	sort.Slice(covered, func(i, j int) bool {
+		if covered[i].Namespace != covered[j].Namespace {
+			return covered[i].Namespace < covered[j].Namespace
+		}
+		return covered[i].Name < covered[j].Name
+	})
+	c.dirty = map[types.NamespacedName]bool{}
+	for _, k := range covered {
+		var desired []*discoveryv1.EndpointSlice
+		if svc := c.services[k]; svc != nil {
+			desired = Desired(svc, c.podList(k.Namespace), c.live)
+		}
+		p.add(planService(k.Name, desired, c.slices[k.Namespace]))
+	}
+	return p, covered, true
+}
+
+func (c *cache) podList(ns string) []*corev1.Pod {
+	out := make([]*corev1.Pod, 0, len(c.pods[ns]))
+	for _, p := range c.pods[ns] {
+		out = append(out, p)
+	}
+	return out
+}
+
+func key(ns, name string) types.NamespacedName { return types.NamespacedName{Namespace: ns, Name: name} }
