@@ -207,4 +207,6 @@ func (c *cache) podList(ns string) []*corev1.Pod {
 	return out
 }
 
-func key(ns, name string) types.NamespacedName { return types.NamespacedName{Namespace: ns, Name: name} }
+func key(ns, name string) types.NamespacedName {
+	return types.NamespacedName{Namespace: ns, Name: name}
+}

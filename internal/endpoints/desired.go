@@ -15,8 +15,10 @@ import (
 const (
 	LabelServiceName = discoveryv1.LabelServiceName // "kubernetes.io/service-name"
 	LabelManagedBy   = discoveryv1.LabelManagedBy   // "endpointslice.kubernetes.io/managed-by"
-	ManagedBy        = "fjord.dev/endpoints"
-	nameSuffix       = "-fjord"
+	// ManagedBy is the managed-by label value. A label value cannot contain "/", so it is
+	// "endpoints.fjord.dev" (kube's own is "endpointslice-controller.k8s.io").
+	ManagedBy  = "endpoints.fjord.dev"
+	nameSuffix = "-fjord"
 )
 
 // Managed reports whether fjord's controller owns a slice.

@@ -1,5 +1,5 @@
 // Package endpoints is fjord's EndpointSlice controller: it owns every EndpointSlice
-// labelled endpointslice.kubernetes.io/managed-by=fjord.dev/endpoints and keeps them equal
+// labelled endpointslice.kubernetes.io/managed-by=endpoints.fjord.dev and keeps them equal
 // to what the Services, Pods and node Leases in the store say they should be. Slices
 // without that label (user-managed, or for Services without a selector) are never touched.
 //
