@@ -19,6 +19,7 @@ import (
 	"github.com/fjord-net/fjord/internal/kernel"
 	"github.com/fjord-net/fjord/internal/nodestate"
 	"github.com/fjord-net/fjord/internal/podnet"
+	proxyconfig "github.com/fjord-net/fjord/internal/proxy/config"
 	"github.com/fjord-net/fjord/internal/store"
 )
 
@@ -27,6 +28,7 @@ type agentFlags struct {
 	nodeCIDRSize, mtu, vni, port               int
 	runDir, cniConfDir, cniDataDir, stateDir   string
 	leaseTTL, resync                           time.Duration
+	proxyConfig                                string
 }
 
 func newAgentCommand(g *globals) *cobra.Command {
@@ -63,6 +65,7 @@ STATE-DIR, so a single machine needs nothing else.`,
 	fl.StringVar(&f.stateDir, "state-dir", DefaultStateDir, "embedded store's directory (used without --etcd-endpoints)")
 	fl.DurationVar(&f.leaseTTL, "lease-ttl", 15*time.Second, "node liveness lease; a node silent this long is NotReady")
 	fl.DurationVar(&f.resync, "resync", 30*time.Second, "full reconcile period (repairs drift)")
+	fl.StringVarP(&f.proxyConfig, "config", "c", "", "KubeProxyConfiguration file for the service proxy (mode, ipvs.scheduler, syncPeriod, ...)")
 	return cmd
 }
 
@@ -86,9 +89,16 @@ func runAgent(ctx context.Context, g *globals, f agentFlags) error {
 	if err != nil {
 		return err
 	}
+	proxyCfg, err := loadProxyConfig(f.proxyConfig)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log := g.logger()
+	if notice := proxyCfg.Notice(kernel.HasIPVS()); notice != "" {
+		log.Warn(notice)
+	}
 
 	if g.endpoints == "" && os.Getenv("FJORD_ETCD_ENDPOINTS") == "" {
 		sock := filepath.Join(f.stateDir, "etcd.sock")
@@ -147,4 +157,20 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// loadProxyConfig reads a KubeProxyConfiguration, or returns the defaults for "".
+func loadProxyConfig(path string) (*proxyconfig.Config, error) {
+	data := []byte("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n")
+	if path != "" {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			return nil, fmt.Errorf("--config: %w", err)
+		}
+	}
+	cfg, err := proxyconfig.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("--config %s: %w", path, err)
+	}
+	return cfg, nil
 }

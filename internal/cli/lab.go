@@ -87,6 +87,11 @@ func newLabUpCommand(g *globals, name, runRoot *string) *cobra.Command {
 			if c.Binary, err = filepath.EvalSymlinks(c.Binary); err != nil {
 				return err
 			}
+			if c.ProxyConfig != "" {
+				if c.ProxyConfig, err = filepath.Abs(c.ProxyConfig); err != nil {
+					return err
+				}
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			return lab.Up(ctx, c, g.streams.Out)
@@ -100,6 +105,7 @@ func newLabUpCommand(g *globals, name, runRoot *string) *cobra.Command {
 	f.StringVar(&mode, "mode", string(c.Mode), "pod network mode: vxlan or routed")
 	f.StringVar(&clusterCIDR, "cluster-cidr", c.ClusterCIDR.String(), "pod network")
 	f.BoolVar(&noDemo, "no-demo", false, "do not start the demo workload")
+	f.StringVar(&c.ProxyConfig, "proxy-config", "", "KubeProxyConfiguration file handed to every agent (fjord agent --config)")
 	return cmd
 }
 

@@ -29,6 +29,9 @@ type Config struct {
 	Demo        bool         `json:"demo"`        // start the demo workload
 	Binary      string       `json:"binary"`      // the fjord binary the lab runs
 	RunRoot     string       `json:"runRoot"`     // parent of state dirs, default /run/fjord
+	// ProxyConfig is a KubeProxyConfiguration file handed to every agent (copied into
+	// the state directory so the lab does not depend on the original staying put).
+	ProxyConfig string `json:"proxyConfig,omitempty"`
 }
 
 // benchmarkRange is the only underlay range a lab may use (RFC 2544, never routed).
@@ -109,3 +112,6 @@ func Load(runRoot, name string) (Config, error) {
 	err = json.Unmarshal(b, &c)
 	return c, err
 }
+
+// proxyConfigPath is where the lab keeps its copy of --proxy-config.
+func (c Config) proxyConfigPath() string { return filepath.Join(c.StateDir(), "kube-proxy-config.yaml") }

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/fjord-net/fjord/internal/etcdserver"
+	proxyconfig "github.com/fjord-net/fjord/internal/proxy/config"
 	"github.com/fjord-net/fjord/internal/store"
 )
 
@@ -40,6 +41,16 @@ func Up(ctx context.Context, c Config, out io.Writer) (err error) {
 	if err := c.preflight(); err != nil {
 		return err
 	}
+	var proxyConfig []byte
+	if c.ProxyConfig != "" {
+		var err error
+		if proxyConfig, err = os.ReadFile(c.ProxyConfig); err != nil {
+			return fmt.Errorf("--proxy-config: %w", err)
+		}
+		if _, err := proxyconfig.Parse(proxyConfig); err != nil {
+			return fmt.Errorf("--proxy-config %s: %w", c.ProxyConfig, err)
+		}
+	}
 	start := time.Now()
 	defer func() {
 		if err != nil {
@@ -62,6 +73,11 @@ func Up(ctx context.Context, c Config, out io.Writer) (err error) {
 	}
 	if err := c.save(); err != nil {
 		return err
+	}
+	if proxyConfig != nil {
+		if err := os.WriteFile(c.proxyConfigPath(), proxyConfig, 0o644); err != nil {
+			return err
+		}
 	}
 	if err := os.Symlink(c.cniBinary(), filepath.Join(c.CNIBinDir(), "fjord-cni")); err != nil {
 		return err
@@ -144,6 +160,9 @@ func (c Config) agentArgs(i int) []string {
 		"--cni-data-dir", filepath.Join(dir, "cni", "networks"), "--state-dir", dir, "--lease-ttl", "10s"}
 	if c.PodMTU > 0 {
 		args = append(args, "--mtu", strconv.Itoa(c.PodMTU))
+	}
+	if c.ProxyConfig != "" {
+		args = append(args, "--config", c.proxyConfigPath())
 	}
 	return args
 }
