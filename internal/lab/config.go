@@ -114,4 +114,6 @@ func Load(runRoot, name string) (Config, error) {
 }
 
 // proxyConfigPath is where the lab keeps its copy of --proxy-config.
-func (c Config) proxyConfigPath() string { return filepath.Join(c.StateDir(), "kube-proxy-config.yaml") }
+func (c Config) proxyConfigPath() string {
+	return filepath.Join(c.StateDir(), "kube-proxy-config.yaml")
+}
