@@ -28,7 +28,11 @@
 // Options.DialTimeout. When the dial fails the next endpoint the scheduler
 // offers is tried, at most once per endpoint; when none answers, or the
 // service has no endpoint, the client connection is reset (SO_LINGER 0).
-// Data is copied in both directions with half-close: EOF from one side
+// A failed endpoint is not remembered: the next connection may try it
+// again. With sh and maglev a client always hashes to the same endpoint,
+// so they get one attempt; with lc and wlc a failed attempt's pick stays
+// counted until the connection is placed, which moves the next pick on,
+// within a bound of 1024 extra picks. Data is copied in both directions with half-close: EOF from one side
 // becomes a FIN (CloseWrite) to the other, and the connection is counted
 // as active until both directions have ended.
 //
