@@ -160,6 +160,10 @@ func endpointOf(svc *corev1.Service, pod *corev1.Pod, addr string, liveNodes map
 			Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID,
 		},
 	}
+	if pod.Spec.Hostname != "" && pod.Spec.Subdomain == svc.Name {
+		h := pod.Spec.Hostname // DNS name <hostname>.<svc>.<ns>.svc for headless services
+		ep.Hostname = &h
+	}
 	if pod.Spec.NodeName != "" {
 		n := pod.Spec.NodeName
 		ep.NodeName = &n

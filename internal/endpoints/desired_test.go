@@ -68,8 +68,12 @@ func render(slices []*discoveryv1.EndpointSlice) string {
 			if ep.NodeName != nil {
 				node = *ep.NodeName
 			}
-			fmt.Fprintf(&b, "  %s %s node=%s ready=%v serving=%v terminating=%v\n", ep.Addresses[0], ep.TargetRef.Name, node,
+			fmt.Fprintf(&b, "  %s %s node=%s ready=%v serving=%v terminating=%v", ep.Addresses[0], ep.TargetRef.Name, node,
 				*ep.Conditions.Ready, *ep.Conditions.Serving, *ep.Conditions.Terminating)
+			if ep.Hostname != nil {
+				fmt.Fprintf(&b, " hostname=%s", *ep.Hostname)
+			}
+			b.WriteByte('\n')
 		}
 	}
 	return b.String()
@@ -224,6 +228,18 @@ web-fjord-2 IPv4 ports=[http/TCP/8080]
   10.244.1.4 old2 node=n1 ready=true serving=true terminating=false
 web-fjord-3 IPv4 ports=[http/TCP/9090]
   10.244.1.2 new node=n1 ready=true serving=true terminating=false
+`,
+		},
+		{
+			name: "hostname when the pod's subdomain is the service",
+			svc:  testService("web", web, port("http", 80, intstr.FromInt32(80))),
+			pods: []*corev1.Pod{
+				testPod("a", "10.244.1.2", "n1", true, func(p *corev1.Pod) { p.Spec.Hostname, p.Spec.Subdomain = "web-0", "web" }),
+				testPod("b", "10.244.1.3", "n1", true, func(p *corev1.Pod) { p.Spec.Hostname, p.Spec.Subdomain = "db-0", "db" }),
+			},
+			want: `web-fjord IPv4 ports=[http/TCP/80]
+  10.244.1.2 a node=n1 ready=true serving=true terminating=false hostname=web-0
+  10.244.1.3 b node=n1 ready=true serving=true terminating=false
 `,
 		},
 		{

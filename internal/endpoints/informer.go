@@ -31,7 +31,11 @@ func (c *Controller) inform(ctx context.Context, kindName string, cc *cache, pok
 				cc.update(ev.Object, ev.Type == store.Delete)
 				poke()
 			}
-			err = <-errc
+			// store.Watch may end on ctx without reporting on errc.
+			select {
+			case err = <-errc:
+			case <-ctx.Done():
+			}
 		}
 		if ctx.Err() != nil {
 			return
