@@ -27,18 +27,23 @@ type Event struct {
 
 // Watch streams changes to every object of a kind after revision fromRev (as returned by
 // List), so List-then-Watch misses nothing. The channel closes when ctx ends or the
-// watch fails (for example when fromRev was compacted); callers then List again.
+// watch fails (for example when fromRev was compacted); callers then List again. The
+// error channel then always delivers exactly one value (ctx.Err() on cancellation).
 func (s *Store) Watch(ctx context.Context, k objects.Kind, namespace string, fromRev int64) (<-chan Event, <-chan error) {
 	out := make(chan Event)
 	errc := make(chan error, 1)
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	wch := s.c.Watch(wctx, s.prefix+k.Prefix(namespace), clientv3.WithPrefix(), clientv3.WithRev(fromRev+1), clientv3.WithPrevKV())
 	go func() {
-		defer close(out)
-		defer cancel()
+		var final error
+		defer func() {
+			errc <- final
+			close(out)
+			cancel()
+		}()
 		for resp := range wch {
 			if err := resp.Err(); err != nil {
-				errc <- err
+				final = err
 				return
 			}
 			for _, ev := range resp.Events {
@@ -57,17 +62,18 @@ func (s *Store) Watch(ctx context.Context, k objects.Kind, namespace string, fro
 					e.Object, err = s.decode(k, ev.Kv.Value, ev.Kv.ModRevision)
 				}
 				if err != nil {
-					errc <- fmt.Errorf("key %s: %w", ev.Kv.Key, err)
+					final = fmt.Errorf("key %s: %w", ev.Kv.Key, err)
 					return
 				}
 				select {
 				case out <- e:
 				case <-ctx.Done():
+					final = ctx.Err()
 					return
 				}
 			}
 		}
-		errc <- ctx.Err()
+		final = ctx.Err()
 	}()
 	return out, errc
 }
