@@ -1,0 +1,24 @@
+// Package nftproxy is fjord's nftables service proxy. A Proxier owns one
+// nftables table, "fjord" in family ip (or ip6; one Proxier per family),
+// and turns a servicemap.Map into one atomic nft transaction per Sync.
+//
+// The layout follows kube-proxy's nftables mode: verdict maps give O(1)
+// dispatch from (service IP, protocol, port) and (protocol, NodePort) to a
+// chain per service port, which picks an endpoint chain that does the DNAT.
+// Filter-table chains reject traffic to services without endpoints. See
+// layout.go for the chains, maps and sets, and dispatch.go for how each
+// scheduler picks an endpoint.
+//
+// Syncs are incremental: the Proxier remembers what it wrote and emits only
+// changed chains and map elements. A full sync lists what the table really
+// holds and repairs drift. Neither ever flushes or deletes the table, so
+// connections whose NAT conntrack already holds keep working across
+// restarts. Chains no longer needed are flushed at once and deleted one
+// grace period later (kernels before 6.2 notice late that a chain lost its
+// last verdict-map reference).
+//
+// Every chain the Proxier writes carries a fingerprint of its rules in the
+// comment of its last rule ("fp:…"); a full sync compares rule counts and
+// fingerprints with what nft lists, so a restart rewrites only chains that
+// differ.
+package nftproxy

@@ -1,0 +1,138 @@
+package nftproxy
+
+import (
+	"sigs.k8s.io/knftables"
+)
+
+// The table's fixed objects. Packets enter through the base chains:
+//
+//	nat-prerouting, nat-output (dstnat) -> services: dispatch by
+//	    @service-ips (daddr . proto . port) and, for node addresses,
+//	    @service-nodeports (proto . port) to a service port's chains
+//	nat-postrouting (srcnat) -> masquerading: masquerade packets that
+//	    mark-for-masquerade marked
+//	filter-input, filter-forward, filter-output (filter), new
+//	    connections -> service-endpoints-check / nodeport-endpoints-check:
+//	    reject or drop by @no-endpoint-services / @no-endpoint-nodeports,
+//	    and reject what is still addressed to a cluster IP (a port the
+//	    service does not have)
+const (
+	natPreroutingChain          = "nat-prerouting"
+	natOutputChain              = "nat-output"
+	natPostroutingChain         = "nat-postrouting"
+	filterInputChain            = "filter-input"
+	filterForwardChain          = "filter-forward"
+	filterOutputChain           = "filter-output"
+	servicesChain               = "services"
+	masqueradingChain           = "masquerading"
+	markMasqChain               = "mark-for-masquerade"
+	serviceEndpointsCheckChain  = "service-endpoints-check"
+	nodePortEndpointsCheckChain = "nodeport-endpoints-check"
+	rejectChain                 = "reject-chain"
+
+	clusterIPsSet          = "cluster-ips"
+	nodePortIPsSet         = "nodeport-ips"
+	serviceIPsMap          = "service-ips"
+	serviceNodePortsMap    = "service-nodeports"
+	noEndpointServicesMap  = "no-endpoint-services"
+	noEndpointNodePortsMap = "no-endpoint-nodeports"
+)
+
+// baseChain is the hook of a base chain.
+type baseChain struct {
+	typ  knftables.BaseChainType
+	hook knftables.BaseChainHook
+	prio knftables.BaseChainPriority
+}
+
+// chainSpec is a chain and its rules as nftproxy writes it.
+type chainSpec struct {
+	name  string
+	base  *baseChain // nil for a regular chain
+	rules []string
+}
+
+// containerSpec is a set or map.
+type containerSpec struct {
+	name    string
+	isMap   bool
+	typ     string
+	flags   []knftables.SetFlag
+	comment string
+}
+
+// elemSpec is an element of a set (value "") or map.
+type elemSpec struct {
+	container string
+	isMap     bool
+	key       []string
+	value     string
+	comment   string
+}
+
+// layout is the table's fixed part for one configuration.
+type layout struct {
+	chains     []chainSpec
+	containers []containerSpec
+	elems      []elemSpec
+}
+
+func (s *settings) layout() layout {
+	ip := s.fam.ip
+	var l layout
+	base := func(name string, typ knftables.BaseChainType, hook knftables.BaseChainHook, prio knftables.BaseChainPriority, rules ...string) {
+		l.chains = append(l.chains, chainSpec{name: name, base: &baseChain{typ, hook, prio}, rules: rules})
+	}
+	chain := func(name string, rules ...string) {
+		l.chains = append(l.chains, chainSpec{name: name, rules: rules})
+	}
+	base(natPreroutingChain, knftables.NATType, knftables.PreroutingHook, knftables.DNATPriority, "jump "+servicesChain)
+	base(natOutputChain, knftables.NATType, knftables.OutputHook, knftables.DNATPriority, "jump "+servicesChain)
+	base(natPostroutingChain, knftables.NATType, knftables.PostroutingHook, knftables.SNATPriority, "jump "+masqueradingChain)
+	base(filterInputChain, knftables.FilterType, knftables.InputHook, knftables.FilterPriority,
+		"ct state new jump "+nodePortEndpointsCheckChain,
+		"ct state new jump "+serviceEndpointsCheckChain)
+	base(filterForwardChain, knftables.FilterType, knftables.ForwardHook, knftables.FilterPriority,
+		"ct state new jump "+serviceEndpointsCheckChain)
+	base(filterOutputChain, knftables.FilterType, knftables.OutputHook, knftables.FilterPriority,
+		"ct state new jump "+serviceEndpointsCheckChain)
+
+	// Node addresses that take NodePorts: the configured ones, or every
+	// local address but loopback.
+	nodeAddrs := "fib daddr type local " + ip + " daddr != " + s.fam.loopback
+	if len(s.nodeIPs) > 0 {
+		nodeAddrs = ip + " daddr @" + nodePortIPsSet
+	}
+	chain(servicesChain,
+		ip+" daddr . meta l4proto . th dport vmap @"+serviceIPsMap,
+		nodeAddrs+" meta l4proto . th dport vmap @"+serviceNodePortsMap)
+	chain(masqueradingChain,
+		"meta mark & "+s.mark+" == 0 return",
+		"meta mark set meta mark ^ "+s.mark,
+		"masquerade fully-random")
+	chain(markMasqChain, "meta mark set meta mark | "+s.mark)
+	chain(serviceEndpointsCheckChain,
+		ip+" daddr . meta l4proto . th dport vmap @"+noEndpointServicesMap,
+		ip+" daddr @"+clusterIPsSet+" goto "+rejectChain)
+	chain(nodePortEndpointsCheckChain,
+		nodeAddrs+" meta l4proto . th dport vmap @"+noEndpointNodePortsMap)
+	chain(rejectChain,
+		"meta l4proto tcp reject with tcp reset",
+		"reject")
+
+	addr := s.fam.addrType
+	l.containers = []containerSpec{
+		{name: clusterIPsSet, typ: addr, comment: "cluster IPs of services this node proxies"},
+		{name: serviceIPsMap, isMap: true, typ: addr + " . inet_proto . inet_service : verdict", comment: "cluster, external and load-balancer IPs"},
+		{name: serviceNodePortsMap, isMap: true, typ: "inet_proto . inet_service : verdict", comment: "NodePorts"},
+		{name: noEndpointServicesMap, isMap: true, typ: addr + " . inet_proto . inet_service : verdict", comment: "reject or drop: service IPs without endpoints"},
+		{name: noEndpointNodePortsMap, isMap: true, typ: "inet_proto . inet_service : verdict", comment: "reject or drop: NodePorts without endpoints"},
+	}
+	if len(s.nodeIPs) > 0 {
+		l.containers = append(l.containers, containerSpec{name: nodePortIPsSet, typ: addr, comment: "node addresses that take NodePorts"})
+		for _, a := range s.nodeIPs {
+			l.elems = append(l.elems, elemSpec{container: nodePortIPsSet, key: []string{a.String()}})
+		}
+	}
+	return l
+}
