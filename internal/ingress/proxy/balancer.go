@@ -1,0 +1,65 @@
+package proxy
+
+import (
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// balancer picks endpoints round robin, skipping ejected endpoints and
+// those already tried for the request. Its counters are per upstream and
+// outlive Snapshots, so a Swap does not reset the rotation.
+type balancer struct {
+	health *health
+	mu     sync.Mutex
+	next   map[UpstreamKey]*atomic.Uint64
+}
+
+func newBalancer(opts HealthOptions, now func() time.Time) *balancer {
+	return &balancer{health: newHealth(opts, now), next: map[UpstreamKey]*atomic.Uint64{}}
+}
+
+func (b *balancer) counter(k UpstreamKey) *atomic.Uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c, ok := b.next[k]
+	if !ok {
+		c = new(atomic.Uint64)
+		b.next[k] = c
+	}
+	return c
+}
+
+// pick returns the next endpoint of eps for upstream k that is neither
+// ejected nor in tried. When every untried endpoint is ejected it returns
+// one of them anyway (better a likely failure than a certain 503); when
+// every endpoint was tried it starts over, so that a single-endpoint
+// upstream can still be retried on a fresh connection.
+func (b *balancer) pick(k UpstreamKey, eps []netip.AddrPort, tried []netip.AddrPort) (netip.AddrPort, bool) {
+	n := len(eps)
+	if n == 0 {
+		return netip.AddrPort{}, false
+	}
+	start := int(b.counter(k).Add(1)-1) % n
+	var fallback netip.AddrPort
+	haveFallback := false
+	for i := 0; i < n; i++ {
+		ep := eps[(start+i)%n]
+		if slices.Contains(tried, ep) {
+			continue
+		}
+		if b.health.ejected(ep) {
+			if !haveFallback {
+				fallback, haveFallback = ep, true
+			}
+			continue
+		}
+		return ep, true
+	}
+	if haveFallback {
+		return fallback, true
+	}
+	return eps[start], true
+}

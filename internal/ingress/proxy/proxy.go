@@ -1,0 +1,138 @@
+package proxy
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net/http/httputil"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fjord-net/fjord/internal/ingress/nginxconf"
+	"github.com/fjord-net/fjord/internal/ingress/route"
+)
+
+// Options configure a Proxy. Every field is optional.
+type Options struct {
+	// AccessLog receives one log-format-upstream line per request; nil
+	// disables the access log.
+	AccessLog io.Writer
+	// Registerer receives the proxy's metrics; nil registers them nowhere.
+	Registerer prometheus.Registerer
+	// Logger reports upstream errors and configuration notices.
+	Logger *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// NewRequestID returns a $req_id for requests without X-Request-ID;
+	// default 32 random hex characters.
+	NewRequestID func() string
+	// HTTPSPort is the port HTTP requests are redirected to (ssl-redirect);
+	// default 443, which is left out of the Location header.
+	HTTPSPort int
+	// Health tunes passive health checking; zero fields take defaults.
+	Health HealthOptions
+}
+
+// Proxy is an http.Handler that proxies requests according to the current
+// Snapshot. Create it with New; it is safe for concurrent use.
+type Proxy struct {
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	newID   func() string
+	cur     atomic.Pointer[active]
+	swapMu  sync.Mutex // serialises Swap
+	rp      *httputil.ReverseProxy
+	lb      *balancer
+	metrics *metrics
+	logMu   sync.Mutex // serialises access log writes
+	defCert *tls.Certificate // generated at New
+}
+
+// active is a Snapshot with what the proxy derived from it. It is
+// immutable once stored.
+type active struct {
+	snap *Snapshot
+	tr   *transport
+}
+
+// New returns a Proxy that routes nothing (404) until the first Swap.
+func New(opts Options) (*Proxy, error) {
+	p := &Proxy{opts: opts, log: opts.Logger, now: opts.Now, newID: opts.NewRequestID}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if p.newID == nil {
+		p.newID = randomRequestID
+	}
+	if p.opts.HTTPSPort == 0 {
+		p.opts.HTTPSPort = 443
+	}
+	p.lb = newBalancer(opts.Health.withDefaults(), p.now)
+	p.metrics = newMetrics(opts.Registerer)
+	cert, err := selfSignedCert(p.now())
+	if err != nil {
+		return nil, err
+	}
+	p.defCert = cert
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:      rewrite,
+		Transport:    &upstreamTripper{p: p},
+		ErrorHandler: p.upstreamError,
+		ErrorLog:     slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+	}
+	empty := &Snapshot{Routes: route.Build(nil, "", false), Config: nginxconf.Defaults(1)}
+	p.cur.Store(&active{snap: empty, tr: newTransport(transportParamsOf(empty.Config))})
+	return p, nil
+}
+
+// Swap makes s the current Snapshot. Requests that already started finish
+// with the Snapshot they started with; connections are never closed by a
+// Swap. The upstream connection pool is kept unless an upstream
+// keep-alive or timeout setting changed; then a new pool is used for new
+// requests and the old pool's idle connections are closed.
+//
+// A nil Routes routes nothing; a Config without a compiled LogFormat is
+// replaced by ingress-nginx's defaults. Swap may be called concurrently.
+func (p *Proxy) Swap(in *Snapshot) {
+	s := *in
+	if s.Routes == nil {
+		s.Routes = route.Build(nil, "", false)
+	}
+	if s.Config.LogFormat == nil {
+		s.Config = nginxconf.Defaults(1)
+	}
+	p.swapMu.Lock()
+	defer p.swapMu.Unlock()
+	old := p.cur.Load()
+	next := &active{snap: &s, tr: old.tr}
+	params := transportParamsOf(s.Config)
+	if params != old.tr.params {
+		next.tr = newTransport(params)
+	}
+	p.cur.Store(next)
+	if next.tr != old.tr {
+		old.tr.closeIdle()
+	}
+}
+
+// Snapshot returns the current Snapshot.
+func (p *Proxy) Snapshot() *Snapshot { return p.cur.Load().snap }
+
+// Close closes idle upstream connections.
+func (p *Proxy) Close() { p.cur.Load().tr.closeIdle() }
+
+// randomRequestID returns 32 random hex characters, like nginx's $request_id.
+func randomRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
