@@ -1,0 +1,239 @@
+// Package svcproxy is the service proxy an agent runs: it mirrors Services and
+// EndpointSlices from the store, turns them into a servicemap.Map, and hands that to
+// the dataplane (nftables verdict maps, one atomic transaction per sync), to the
+// userspace L4 proxy (services whose scheduler needs a per-connection decision: lc,
+// wlc), and to conntrack cleanup (UDP flows pinned to endpoints that went away).
+//
+// Syncs are scheduled by a bounded-frequency runner: after changes, at most once per
+// minSyncPeriod, and a full resync every syncPeriod that repairs drift. A store outage
+// freezes the mirrors, so the data plane keeps the last good state.
+package svcproxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/fjord-net/fjord/internal/conntrack"
+	"github.com/fjord-net/fjord/internal/proxy/l4"
+	"github.com/fjord-net/fjord/internal/proxy/sched"
+	"github.com/fjord-net/fjord/internal/proxy/servicemap"
+	"github.com/fjord-net/fjord/internal/store"
+	"github.com/fjord-net/fjord/internal/syncrunner"
+	"time"
+)
+
+// Dataplane programs the kernel from a service map; nftproxy implements it.
+type Dataplane interface {
+	Sync(m servicemap.Map, full bool) error
+}
+
+// L4 is the userspace proxy for lc/wlc services; *l4.Proxy implements it.
+type L4 interface {
+	Set([]l4.Service) error
+}
+
+// Config is the proxy's configuration.
+type Config struct {
+	NodeName         string
+	DefaultScheduler string        // ipvs.scheduler from the KubeProxyConfiguration
+	MinSyncPeriod    time.Duration // 0 = sync on every change
+	SyncPeriod       time.Duration // full resync
+	// UserspacePorts is the range lc/wlc listeners take ports from, outside the
+	// kernel's ephemeral range so they never collide with outgoing connections.
+	UserspacePorts [2]uint16
+}
+
+// Deps are the proxy's collaborators.
+type Deps struct {
+	Store     *store.Store
+	Dataplane Dataplane
+	L4        L4                // nil: lc/wlc services fall back to the kernel path (random)
+	Conntrack conntrack.Cleaner // nil: no cleanup
+	Log       *slog.Logger
+}
+
+// Proxy runs the sync loop.
+type Proxy struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+
+	services, slices *store.Mirror
+	runner           *syncrunner.Runner
+
+	mu       sync.Mutex
+	prev     servicemap.Map
+	ports    map[string]uint16 // service port key -> userspace listener port
+	problems string
+}
+
+// New builds a proxy.
+func New(cfg Config, deps Deps) (*Proxy, error) {
+	if deps.Store == nil || deps.Dataplane == nil {
+		return nil, errors.New("svcproxy: store and dataplane are required")
+	}
+	if cfg.SyncPeriod <= 0 {
+		cfg.SyncPeriod = 30 * time.Second
+	}
+	if cfg.UserspacePorts == [2]uint16{} {
+		cfg.UserspacePorts = [2]uint16{61000, 61999}
+	}
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	p := &Proxy{cfg: cfg, deps: deps, log: deps.Log.With("component", "service-proxy"), ports: map[string]uint16{},
+		runner: syncrunner.New(cfg.MinSyncPeriod, cfg.SyncPeriod)}
+	sk, _ := deps.Store.Kinds().ByName("Service")
+	ek, _ := deps.Store.Kinds().ByName("EndpointSlice")
+	p.services = deps.Store.NewMirror(sk, "", p.log, p.runner.Kick)
+	p.slices = deps.Store.NewMirror(ek, "", p.log, p.runner.Kick)
+	return p, nil
+}
+
+// Run mirrors the store and syncs until ctx ends.
+func (p *Proxy) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); p.services.Run(ctx) }()
+	go func() { defer wg.Done(); p.slices.Run(ctx) }()
+	p.runner.Run(ctx, p.sync)
+	wg.Wait()
+}
+
+// sync builds the map from the mirrors and applies it everywhere.
+func (p *Proxy) sync(full bool) error {
+	if !p.services.Synced() || !p.slices.Synced() {
+		// Never program from a partial view: a missing Service would be torn down.
+		return nil
+	}
+	var svcs []*corev1.Service
+	for _, o := range p.services.Objects() {
+		svcs = append(svcs, o.(*corev1.Service))
+	}
+	var eps []*discoveryv1.EndpointSlice
+	for _, o := range p.slices.Objects() {
+		eps = append(eps, o.(*discoveryv1.EndpointSlice))
+	}
+	m := servicemap.Build(svcs, eps, servicemap.Options{NodeName: p.cfg.NodeName, DefaultScheduler: p.cfg.DefaultScheduler})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.reportProblems(m.Problems)
+	userspace := p.assignUserspacePorts(&m)
+	if err := p.deps.Dataplane.Sync(m, full); err != nil {
+		return err
+	}
+	var errs []error
+	if p.deps.L4 != nil {
+		if err := p.deps.L4.Set(userspace); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	p.cleanConntrack(p.prev, m)
+	p.prev = m
+	return errors.Join(errs...)
+}
+
+// assignUserspacePorts gives every lc/wlc service port a stable listener port and
+// returns the L4 proxy's services. Without an L4 proxy they stay on the kernel path.
+func (p *Proxy) assignUserspacePorts(m *servicemap.Map) []l4.Service {
+	var out []l4.Service
+	used := map[uint16]bool{}
+	for key, port := range p.ports {
+		if sp, ok := m.Ports[key]; ok && needsUserspace(sp.Scheduler) {
+			used[port] = true
+		} else {
+			delete(p.ports, key)
+		}
+	}
+	for _, key := range m.Keys() {
+		sp := m.Ports[key]
+		if p.deps.L4 == nil || !needsUserspace(sp.Scheduler) || sp.Protocol == servicemap.SCTP {
+			continue
+		}
+		port, ok := p.ports[key]
+		if !ok {
+			for c := p.cfg.UserspacePorts[0]; c <= p.cfg.UserspacePorts[1] && c != 0; c++ {
+				if !used[c] {
+					port, ok = c, true
+					break
+				}
+			}
+			if !ok {
+				p.log.Error("no userspace port left for an lc/wlc service; using the kernel path", "service", key)
+				continue
+			}
+			p.ports[key], used[port] = port, true
+		}
+		sp.UserspacePort = port
+		m.Ports[key] = sp
+		var eps []sched.Endpoint
+		for _, ep := range sp.ClusterEndpoints() {
+			eps = append(eps, sched.Endpoint{Addr: ep.AddrPort(), Weight: ep.Weight})
+		}
+		out = append(out, l4.Service{Key: key, Protocol: string(sp.Protocol), Scheduler: sp.Scheduler,
+			ListenAddr: netip.AddrPortFrom(netip.IPv4Unspecified(), port), Endpoints: eps})
+	}
+	return out
+}
+
+func needsUserspace(scheduler string) bool { return scheduler == "lc" || scheduler == "wlc" }
+
+// cleanConntrack deletes UDP conntrack entries that still point at endpoints the new
+// map no longer uses, so clients move on at once instead of timing out.
+func (p *Proxy) cleanConntrack(prev, next servicemap.Map) {
+	if p.deps.Conntrack == nil {
+		return
+	}
+	var sels []conntrack.Selector
+	for _, st := range servicemap.StaleUDPEndpoints(prev, next) {
+		for _, ip := range st.ServiceIPs {
+			sels = append(sels, conntrack.ServiceEndpoint(ip, st.ServicePort, st.EndpointIP))
+		}
+		if st.NodePort != 0 {
+			sels = append(sels, conntrack.NodePortEndpoint(st.NodePort, st.EndpointIP))
+		}
+	}
+	// A UDP service that had no endpoints may have conntrack entries, made while its
+	// packets were rejected, that carry no NAT: clear them once it has endpoints.
+	for _, key := range next.Keys() {
+		sp := next.Ports[key]
+		if sp.Protocol != servicemap.UDP || len(sp.ClusterEndpoints()) == 0 {
+			continue
+		}
+		if old, ok := prev.Ports[key]; ok && len(old.ClusterEndpoints()) > 0 {
+			continue
+		}
+		for _, ip := range sp.ClusterIPs {
+			sels = append(sels, conntrack.ServiceIP(ip, sp.Port))
+		}
+	}
+	if len(sels) == 0 {
+		return
+	}
+	n, err := p.deps.Conntrack.DeleteUDP(sels...)
+	if err != nil {
+		p.log.Warn("conntrack cleanup failed", "err", err)
+		return
+	}
+	p.log.Info("deleted stale UDP conntrack entries", "entries", n)
+}
+
+func (p *Proxy) reportProblems(ps []servicemap.Problem) {
+	var s string
+	for _, pr := range ps {
+		s += pr.String() + "\n"
+	}
+	if s == p.problems {
+		return
+	}
+	p.problems = s
+	for _, pr := range ps {
+		p.log.Warn("service skipped or defaulted", "problem", pr.String())
+	}
+}
