@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/fjord-net/fjord/internal/agent"
 	"github.com/fjord-net/fjord/internal/cni"
+	"github.com/fjord-net/fjord/internal/endpoints"
 	"github.com/fjord-net/fjord/internal/etcdserver"
 	"github.com/fjord-net/fjord/internal/kernel"
 	"github.com/fjord-net/fjord/internal/nodestate"
@@ -29,6 +31,7 @@ type agentFlags struct {
 	runDir, cniConfDir, cniDataDir, stateDir   string
 	leaseTTL, resync                           time.Duration
 	proxyConfig                                string
+	endpointsController                        bool
 }
 
 func newAgentCommand(g *globals) *cobra.Command {
@@ -65,6 +68,7 @@ STATE-DIR, so a single machine needs nothing else.`,
 	fl.StringVar(&f.stateDir, "state-dir", DefaultStateDir, "embedded store's directory (used without --etcd-endpoints)")
 	fl.DurationVar(&f.leaseTTL, "lease-ttl", 15*time.Second, "node liveness lease; a node silent this long is NotReady")
 	fl.DurationVar(&f.resync, "resync", 30*time.Second, "full reconcile period (repairs drift)")
+	fl.BoolVar(&f.endpointsController, "endpoints-controller", true, "take part in electing the one EndpointSlice writer of the cluster")
 	fl.StringVarP(&f.proxyConfig, "config", "c", "", "KubeProxyConfiguration file for the service proxy (mode, ipvs.scheduler, syncPeriod, ...)")
 	return cmd
 }
@@ -118,13 +122,27 @@ func runAgent(ctx context.Context, g *globals, f agentFlags) error {
 	}
 	defer cli.Close()
 
+	st := store.New(cli, "")
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if f.endpointsController {
+		ec, err := endpoints.New(st, endpoints.Config{Identity: cfg.NodeName}, log)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = ec.Run(ctx) }()
+	}
+
 	h, err := netlink.NewHandle()
 	if err != nil {
 		return err
 	}
 	defer h.Close()
 	a, err := agent.New(cfg, agent.Deps{
-		Store:  store.New(cli, ""),
+		Store:  st,
 		Kernel: kernel.New(h),
 		Log:    log,
 		Publish: func(n nodestate.NodeNetwork) error {
