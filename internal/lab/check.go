@@ -91,17 +91,7 @@ func CheckPods(ctx context.Context, st *store.Store) ([]Probe, error) {
 // HTTPGetIn sends one HTTP/1.0 GET from inside a network namespace and returns the
 // first line of the body. The socket is created on a thread pinned in that namespace.
 func HTTPGetIn(nsPath, addr, path string) (string, error) {
-	netns, err := ns.GetNS(nsPath)
-	if err != nil {
-		return "", err
-	}
-	defer netns.Close()
-	var conn net.Conn
-	err = netns.Do(func(ns.NetNS) error {
-		d := net.Dialer{Timeout: 3 * time.Second}
-		conn, err = d.Dial("tcp", addr)
-		return err
-	})
+	conn, err := DialIn(nsPath, "tcp", addr, 3*time.Second)
 	if err != nil {
 		return "", err
 	}
@@ -153,4 +143,21 @@ func PrintMatrix(w io.Writer, probes []Probe) {
 		fmt.Fprintf(tw, "%s (%s, %s)\t%s (%s, %s)\t%s\t%s\n", p.From, p.FromNode, p.fromIP, p.To, p.ToNode, p.toIP, res, p.ClientSeen)
 	}
 	tw.Flush()
+}
+
+// DialIn opens a connection from inside a network namespace (for example a pod's): the
+// socket is created on a thread pinned in that namespace, then used from anywhere.
+func DialIn(nsPath, network, addr string, timeout time.Duration) (net.Conn, error) {
+	netns, err := ns.GetNS(nsPath)
+	if err != nil {
+		return nil, err
+	}
+	defer netns.Close()
+	var conn net.Conn
+	err = netns.Do(func(ns.NetNS) error {
+		d := net.Dialer{Timeout: timeout}
+		conn, err = d.Dial(network, addr)
+		return err
+	})
+	return conn, err
 }
