@@ -18,6 +18,7 @@ type Config struct {
 	UpstreamKeepaliveTimeout     time.Duration // upstream-keepalive-timeout, 60s
 	UpstreamKeepaliveRequests    int           // upstream-keepalive-requests, 10000
 	WorkerProcesses              int           // worker-processes, "auto" = number of CPUs
+	WorkerProcessesAuto          bool          // worker-processes was "auto" (or unset)
 
 	LogFormatUpstream string     // log-format-upstream, DefaultLogFormatUpstream
 	LogFormat         *LogFormat // LogFormatUpstream, compiled
@@ -51,6 +52,7 @@ func Defaults(numCPU int) Config {
 		UpstreamKeepaliveTimeout:     60 * time.Second,
 		UpstreamKeepaliveRequests:    10000,
 		WorkerProcesses:              max(numCPU, 1),
+		WorkerProcessesAuto:          true,
 		LogFormatUpstream:            DefaultLogFormatUpstream,
 		LogFormat:                    lf,
 		ProxyConnectTimeout:          5 * time.Second,

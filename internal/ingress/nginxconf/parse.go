@@ -47,6 +47,7 @@ func (c *Config) set(key, v string, numCPU int) (known bool, err error) {
 		c.UpstreamKeepaliveRequests, err = parseCount(v)
 	case "worker-processes":
 		c.WorkerProcesses, err = parseWorkers(v, numCPU)
+		c.WorkerProcessesAuto = v == "auto"
 	case "log-format-upstream":
 		var lf *LogFormat
 		if lf, err = Compile(v); err == nil {

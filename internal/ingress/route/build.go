@@ -12,6 +12,12 @@ import (
 // says whether class is the cluster's default IngressClass, in which case
 // Ingresses that name no class are taken too. The input is not modified.
 func Build(ingresses []*networkingv1.Ingress, class string, isDefault bool) *Table {
+	return BuildSelected(ingresses, func(ing *networkingv1.Ingress) bool { return classMatches(ing, class, isDefault) })
+}
+
+// BuildSelected compiles the Ingresses for which selected returns true,
+// for controllers that serve several classes (see ClassSelector).
+func BuildSelected(ingresses []*networkingv1.Ingress, selected func(*networkingv1.Ingress) bool) *Table {
 	b := builder{
 		t: &Table{
 			exact:       map[string]*paths{},
@@ -22,7 +28,7 @@ func Build(ingresses []*networkingv1.Ingress, class string, isDefault bool) *Tab
 		owner: map[string]string{},
 	}
 	for _, ing := range sortedByAge(ingresses) {
-		if !classMatches(ing, class, isDefault) {
+		if !selected(ing) {
 			continue
 		}
 		b.add(ing)
