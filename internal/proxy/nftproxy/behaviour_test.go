@@ -45,11 +45,11 @@ func TestPacketPaths(t *testing.T) {
 		node      = "198.18.0.1:50000"  // this node's own address
 	)
 	tests := []struct {
-		name  string
-		pkt   packet
-		pick  int
-		want  string
-		cfg   func(*Config)
+		name string
+		pkt  packet
+		pick int
+		want string
+		cfg  func(*Config)
 	}{
 		{name: "pod to ClusterIP", pkt: tcp(pod, "10.96.0.10:80"), want: "accept dnat 10.244.1.5:8080"},
 		{name: "pod to ClusterIP, other endpoint", pkt: tcp(pod, "10.96.0.10:80"), pick: 1, want: "accept dnat 10.244.2.7:8080"},

@@ -69,17 +69,17 @@ type Config struct {
 // settings is Config validated, with defaults applied and the addresses
 // of other families dropped.
 type settings struct {
-	fam            family
-	nodeIPs        []netip.Addr
-	clusterCIDR    netip.Prefix
-	exclude        []netip.Prefix
-	masqAll        bool
-	mark           string
-	hashSeed       uint32
-	maglevSize     int
-	grace          time.Duration
-	now            func() time.Time
-	wrrMaxSlots    int
+	fam         family
+	nodeIPs     []netip.Addr
+	clusterCIDR netip.Prefix
+	exclude     []netip.Prefix
+	masqAll     bool
+	mark        string
+	hashSeed    uint32
+	maglevSize  int
+	grace       time.Duration
+	now         func() time.Time
+	wrrMaxSlots int
 }
 
 func newSettings(c Config) (*settings, error) {

@@ -3,8 +3,8 @@ package nftproxy
 import (
 	"context"
 	"math/rand/v2"
-	"slices"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,9 +91,11 @@ func TestFullSyncRepairsDrift(t *testing.T) {
 		drift func(tx *knftables.Transaction)
 		want  []string // in the repairing transaction
 	}{{
-		name:  "element deleted",
-		drift: func(tx *knftables.Transaction) { tx.Delete(&knftables.Element{Map: serviceIPsMap, Key: []string{"10.96.0.21", "tcp", "80"}}) },
-		want:  []string{"add element ip fjord service-ips { 10.96.0.21 . tcp . 80 : goto svc-"},
+		name: "element deleted",
+		drift: func(tx *knftables.Transaction) {
+			tx.Delete(&knftables.Element{Map: serviceIPsMap, Key: []string{"10.96.0.21", "tcp", "80"}})
+		},
+		want: []string{"add element ip fjord service-ips { 10.96.0.21 . tcp . 80 : goto svc-"},
 	}, {
 		name: "element with a wrong value",
 		drift: func(tx *knftables.Transaction) {
@@ -101,9 +103,11 @@ func TestFullSyncRepairsDrift(t *testing.T) {
 		},
 		want: []string{"delete element ip fjord service-nodeports { tcp . 30021 }", "add element ip fjord service-nodeports { tcp . 30021 : goto ext-"},
 	}, {
-		name:  "foreign element",
-		drift: func(tx *knftables.Transaction) { tx.Add(&knftables.Element{Set: clusterIPsSet, Key: []string{"10.96.9.9"}}) },
-		want:  []string{"delete element ip fjord cluster-ips { 10.96.9.9 }"},
+		name: "foreign element",
+		drift: func(tx *knftables.Transaction) {
+			tx.Add(&knftables.Element{Set: clusterIPsSet, Key: []string{"10.96.9.9"}})
+		},
+		want: []string{"delete element ip fjord cluster-ips { 10.96.9.9 }"},
 	}, {
 		name:  "chain flushed",
 		drift: func(tx *knftables.Transaction) { tx.Flush(&knftables.Chain{Name: servicesChain}) },

@@ -14,11 +14,11 @@ import (
 // "<prefix><hash>-<ns>/<name>/<proto>/<port>[__<ip>/<port>]": the hash keeps
 // them unique when the readable part is cut to fit nft's name limit.
 const (
-	clusterChainPrefix  = "svc-"  // cluster-policy dispatch
-	localChainPrefix    = "loc-"  // local-policy dispatch
-	externalChainPrefix = "ext-"  // external traffic (NodePort, external and LB IPs)
-	endpointChainPrefix = "ep-"   // DNAT to one endpoint
-	affinitySetPrefix   = "aff-"  // ClientIP affinity per endpoint
+	clusterChainPrefix  = "svc-" // cluster-policy dispatch
+	localChainPrefix    = "loc-" // local-policy dispatch
+	externalChainPrefix = "ext-" // external traffic (NodePort, external and LB IPs)
+	endpointChainPrefix = "ep-"  // DNAT to one endpoint
+	affinitySetPrefix   = "aff-" // ClientIP affinity per endpoint
 )
 
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
