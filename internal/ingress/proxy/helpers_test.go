@@ -14,6 +14,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/fjord-net/fjord/internal/ingress/nginxconf"
 	"github.com/fjord-net/fjord/internal/ingress/route"
 )
@@ -78,11 +80,21 @@ type backend struct {
 
 func startBackend(t testing.TB, name string, idle time.Duration, h http.HandlerFunc) *backend {
 	t.Helper()
+	return startBackendOn(t, name, idle, nil, h)
+}
+
+// startBackendOn is startBackend with the listener wrapped by wrap.
+func startBackendOn(t testing.TB, name string, idle time.Duration, wrap func(net.Listener) net.Listener, h http.HandlerFunc) *backend {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := &backend{name: name, l: l}
+	served := l
+	if wrap != nil {
+		served = wrap(l)
+	}
 	b.srv = &http.Server{IdleTimeout: idle, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b.mu.Lock()
 		b.n++
@@ -96,7 +108,7 @@ func startBackend(t testing.TB, name string, idle time.Duration, h http.HandlerF
 		w.Header().Set("X-Backend", name)
 		io.WriteString(w, name)
 	})}
-	go b.srv.Serve(l)
+	go b.srv.Serve(served)
 	t.Cleanup(func() { b.srv.Close() })
 	return b
 }
@@ -115,6 +127,7 @@ type testProxy struct {
 	http      *Frontend
 	https     *Frontend
 	log       *syncBuffer
+	reg       *prometheus.Registry
 	httpURL   string
 	httpsAddr string
 }
@@ -130,8 +143,8 @@ func startProxy(t testing.TB, cfg nginxconf.Config) *testProxy {
 		lh.Close()
 		t.Fatal(err)
 	}
-	tp := &testProxy{log: &syncBuffer{}}
-	tp.p, err = New(Options{AccessLog: tp.log, HTTPSPort: int(addrOf(t, ls).Port())})
+	tp := &testProxy{log: &syncBuffer{}, reg: prometheus.NewRegistry()}
+	tp.p, err = New(Options{AccessLog: tp.log, Registerer: tp.reg, HTTPSPort: int(addrOf(t, ls).Port())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,4 +228,39 @@ func mustRequest(t testing.TB, method, url, host string) *http.Request {
 	}
 	req.Host = host
 	return req
+}
+
+// metric sums the values of the counters or histogram counts named name
+// whose labels include want.
+func (tp *testProxy) metric(t testing.TB, name string, want map[string]string) float64 {
+	t.Helper()
+	mfs, err := tp.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			for k, v := range want {
+				if labels[k] != v {
+					continue next
+				}
+			}
+			if c := m.GetCounter(); c != nil {
+				sum += c.GetValue()
+			}
+			if h := m.GetHistogram(); h != nil {
+				sum += float64(h.GetSampleCount())
+			}
+		}
+	}
+	return sum
 }

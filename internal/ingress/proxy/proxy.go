@@ -120,7 +120,7 @@ func (p *Proxy) Swap(in *Snapshot) {
 	}
 	p.cur.Store(next)
 	if next.tr != old.tr {
-		old.tr.closeIdle()
+		old.tr.retire()
 	}
 }
 

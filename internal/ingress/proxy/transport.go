@@ -76,6 +76,17 @@ func newTransport(params transportParams) *transport {
 	return &transport{params: params, rt: rt}
 }
 
-// closeIdle closes the pool's idle connections; in-use ones finish their
-// request first and are closed by IdleConnTimeout later.
+// closeIdle closes the pool's idle connections.
 func (t *transport) closeIdle() { t.rt.CloseIdleConnections() }
+
+// retire closes the idle connections of a pool that new requests no
+// longer use, now and again after requests that were still running have
+// most likely returned theirs; any left over are closed by
+// IdleConnTimeout.
+func (t *transport) retire() {
+	t.closeIdle()
+	time.AfterFunc(time.Second, t.closeIdle)
+	if t.params.readTimeout > time.Second {
+		time.AfterFunc(t.params.readTimeout, t.closeIdle)
+	}
+}

@@ -53,20 +53,21 @@ func (t *upstreamTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	tries = max(tries, 1)
 	var tried []netip.AddrPort
-	for i := 0; ; i++ {
+	used, stale := 0, 0
+	for {
 		ep, _ := t.p.lb.pick(x.key, x.eps, tried)
-		tried = append(tried, ep)
-		if i > 0 && req.GetBody != nil {
+		if used+stale > 0 && req.GetBody != nil {
 			body, err := req.GetBody()
 			if err != nil {
 				return nil, err
 			}
 			req.Body = body
 		}
-		resp, wrote, err := t.try(req, x, ep)
-		last := i+1 >= tries
+		resp, r, err := t.try(req, x, ep)
 		if err == nil {
-			if !last && nu.RetriesStatus(resp.StatusCode) && canRetry(req, true, nu.NonIdempotent) {
+			used++
+			tried = append(tried, ep)
+			if used < tries && nu.RetriesStatus(resp.StatusCode) && canRetry(req, true, nu.NonIdempotent) {
 				io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 				resp.Body.Close()
 				t.p.metrics.retries.Inc()
@@ -79,9 +80,25 @@ func (t *upstreamTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err // the client went away; not the endpoint's fault
 		}
 		timeout := isTimeout(err)
+		if r.reused && !timeout && stale < maxStaleRetries {
+			// The upstream closed a keep-alive connection as we reused
+			// it (the keep-alive race): not the endpoint's fault, and,
+			// like nginx, not a spent try. Go's transport already resent
+			// GET/HEAD/OPTIONS/TRACE and anything of which nothing was
+			// written; here the rest of the idempotent requests are sent
+			// again, to the same endpoint, on another connection.
+			if !canRetry(req, r.wrote, nu.NonIdempotent) {
+				return nil, err
+			}
+			stale++
+			t.p.metrics.transportRetries.Inc()
+			continue
+		}
+		used++
+		tried = append(tried, ep)
 		t.p.lb.health.failure(ep)
 		allowed := nu.Error && !timeout || nu.Timeout && timeout
-		if last || !allowed || !canRetry(req, wrote, nu.NonIdempotent) {
+		if used >= tries || !allowed || !canRetry(req, r.wrote, nu.NonIdempotent) {
 			return nil, err
 		}
 		t.p.metrics.retries.Inc()
@@ -89,9 +106,18 @@ func (t *upstreamTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// try sends one attempt to ep and records it in the exchange. wrote
-// reports whether any of the request may have reached the upstream.
-func (t *upstreamTripper) try(req *http.Request, x *exchange, ep netip.AddrPort) (resp *http.Response, wrote bool, err error) {
+// maxStaleRetries bounds the resends after keep-alive races for one
+// request; each one consumes (closes) a stale pooled connection.
+const maxStaleRetries = 8
+
+// tryResult says how an attempt went.
+type tryResult struct {
+	wrote  bool // some of the request may have reached the upstream
+	reused bool // the (last) connection came from the keep-alive pool
+}
+
+// try sends one attempt to ep and records it in the exchange.
+func (t *upstreamTripper) try(req *http.Request, x *exchange, ep netip.AddrPort) (resp *http.Response, r tryResult, err error) {
 	ctx, cancel := context.WithCancelCause(req.Context())
 	var wroteHeaders atomic.Bool // set on the transport's write goroutine
 	gotConns := 0
@@ -99,6 +125,7 @@ func (t *upstreamTripper) try(req *http.Request, x *exchange, ep netip.AddrPort)
 	out := req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		GotConn: func(info httptrace.GotConnInfo) {
 			gotConns++
+			r.reused = info.Reused
 			t.p.metrics.conn(info.Reused)
 			if gotConns > 1 {
 				t.p.metrics.transportRetries.Inc()
@@ -129,21 +156,23 @@ func (t *upstreamTripper) try(req *http.Request, x *exchange, ep netip.AddrPort)
 			a.status = http.StatusGatewayTimeout
 		}
 		x.attempts = append(x.attempts, a)
-		return nil, wroteHeaders.Load(), err
+		r.wrote = wroteHeaders.Load()
+		return nil, r, err
 	}
+	r.wrote = true
 	a.status = resp.StatusCode
 	x.attempts = append(x.attempts, a)
 	idx := len(x.attempts) - 1
 	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
 		resp.Body = &upgradedBody{ReadWriteCloser: rwc, cancel: cancel}
 		x.attempts[idx].dur = t.p.now().Sub(a.start)
-		return resp, true, nil
+		return resp, r, nil
 	}
 	resp.Body = newWatchedBody(resp.Body, x.act.tr.params.readTimeout, cancel, func(n int64) {
 		x.attempts[idx].length = n
 		x.attempts[idx].dur = t.p.now().Sub(a.start)
 	})
-	return resp, true, nil
+	return resp, r, nil
 }
 
 // canRetry says whether a failed request may be sent again.
