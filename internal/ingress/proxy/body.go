@@ -18,12 +18,14 @@ import (
 const maxReplayBody = 1 << 20
 
 // prepareBody enforces proxy-body-size (413), applies client-body-timeout
-// between two reads of the body (408), and buffers bodies up to
+// between two reads of the body (408, after which the connection is
+// closed), and buffers bodies up to
 // maxReplayBody with a GetBody so they are replayable. It returns 0 when
 // the request may go on, else the status to answer with.
 func prepareBody(w http.ResponseWriter, r *http.Request, cfg *nginxconf.Config) int {
 	limit := cfg.ProxyBodySize
 	if limit > 0 && r.ContentLength > limit {
+		w.Header().Set("Connection", "close")
 		return http.StatusRequestEntityTooLarge
 	}
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
@@ -43,6 +45,9 @@ func prepareBody(w http.ResponseWriter, r *http.Request, cfg *nginxconf.Config) 
 	}
 	_, err := buf.ReadFrom(io.LimitReader(body, maxReplayBody+1))
 	if err != nil {
+		// The rest of the body will not be read: close the connection
+		// after the answer rather than let net/http wait to discard it.
+		w.Header().Set("Connection", "close")
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):
@@ -85,7 +90,7 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 		b.ctl.SetReadDeadline(time.Now().Add(b.timeout))
 	}
 	n, err := b.rc.Read(p)
-	if err != nil && !b.done && b.timeout > 0 {
+	if err == io.EOF && !b.done && b.timeout > 0 {
 		b.done = true
 		b.ctl.SetReadDeadline(time.Time{})
 	}

@@ -264,3 +264,8 @@ func (tp *testProxy) metric(t testing.TB, name string, want map[string]string) f
 	}
 	return sum
 }
+
+type (
+	nginxconfConfig       = nginxconf.Config
+	nginxconfNextUpstream = nginxconf.NextUpstream
+)
