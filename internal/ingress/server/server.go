@@ -45,6 +45,9 @@ type Config struct {
 
 	Store  controller.Store
 	Logger *slog.Logger
+	// Listening, if set, is called with the listeners' addresses once
+	// they are bound (metrics is nil when off), before serving starts.
+	Listening func(http, https, metrics net.Addr)
 }
 
 // Run serves until ctx ends, then shuts down gracefully: it stops
@@ -76,6 +79,14 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("metrics listener: %w", err)
 		}
 		defer lm.Close()
+	}
+
+	if cfg.Listening != nil {
+		var ma net.Addr
+		if lm != nil {
+			ma = lm.Addr()
+		}
+		cfg.Listening(lh.Addr(), ls.Addr(), ma)
 	}
 
 	reg := prometheus.NewRegistry()

@@ -1,0 +1,199 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fjord-net/fjord/internal/objects"
+	"github.com/fjord-net/fjord/internal/store/storetest"
+)
+
+type addrs struct{ http, https, metrics net.Addr }
+
+func TestRunServesRoutesMetricsAndShutsDownGracefully(t *testing.T) {
+	env := storetest.Start(t)
+
+	// A backend whose response takes a while, to prove shutdown waits.
+	release, arrived := make(chan struct{}), make(chan struct{})
+	bl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			close(arrived)
+			<-release
+		}
+		io.WriteString(w, "ok "+r.URL.Path)
+	})}
+	go backend.Serve(bl)
+	t.Cleanup(func() { backend.Close() })
+
+	seed, err := os.ReadFile("../controller/testdata/nginx-configuration.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := string(seed) + fmt.Sprintf(`
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: demo}
+spec:
+  ports: [{name: http, port: 80}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-1, namespace: demo, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+ports: [{name: http, port: %d}]
+endpoints: [{addresses: [127.0.0.1]}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web, namespace: demo}
+spec:
+  ingressClassName: nginx
+  rules:
+  - host: web.example
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {name: http}}}}]}
+`, bl.Addr().(*net.TCPAddr).Port)
+	objs, err := objects.Decode(strings.NewReader(manifest), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Store.Apply(context.Background(), objs); err != nil {
+		t.Fatal(err)
+	}
+
+	accessLog := &lockedWriter{}
+	got := make(chan addrs, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{
+			HTTPAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0",
+			ConfigMap: "ingress-nginx/nginx-configuration", Class: "nginx",
+			AccessLog: accessLog, ShutdownTimeout: 10 * time.Second, Store: env.Store,
+			Listening: func(h, s, m net.Addr) { got <- addrs{h, s, m} },
+		})
+	}()
+	var a addrs
+	select {
+	case a = <-got:
+	case err := <-done:
+		t.Fatal(err)
+	}
+
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+	do := func(url, host string) (int, string) {
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Host = host
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	healthy := false
+	for i := 0; i < 500 && !healthy; i++ {
+		code, _ := do("http://"+a.metrics.String()+"/healthz", "")
+		healthy = code == 200
+		if !healthy {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if !healthy {
+		t.Fatal("/healthz never became ready")
+	}
+	if code, body := do("http://"+a.http.String()+"/x", "web.example"); code != 200 || body != "ok /x" {
+		t.Fatalf("http: %d %q", code, body)
+	}
+	if code, body := do("https://"+a.https.String()+"/y", "web.example"); code != 200 || body != "ok /y" {
+		t.Fatalf("https: %d %q", code, body)
+	}
+	_, metrics := do("http://"+a.metrics.String()+"/metrics", "")
+	for _, want := range []string{
+		`fjord_ingress_requests_total{ingress="web",namespace="demo",service="web",status="200"} 2`,
+		`fjord_ingress_request_duration_seconds_count{ingress="web",namespace="demo",service="web"} 2`,
+		`fjord_ingress_upstream_response_seconds_count{ingress="web",namespace="demo",service="web"} 2`,
+		`fjord_ingress_upstream_connections_total{reused="true"} 1`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+
+	// Graceful shutdown: an in-flight request finishes, then Run returns.
+	var wg sync.WaitGroup
+	var slowCode int
+	var slowBody string
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		slowCode, slowBody = do("http://"+a.http.String()+"/slow", "web.example")
+	}()
+	<-arrived
+	cancel()
+	// Shutdown has begun when the listener refuses new connections.
+	refused := false
+	for i := 0; i < 500 && !refused; i++ {
+		conn, err := net.Dial("tcp", a.http.String())
+		if err != nil {
+			refused = true
+			break
+		}
+		conn.Close()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !refused {
+		t.Error("the HTTP listener still accepts after shutdown began")
+	}
+	close(release)
+	wg.Wait()
+	if slowCode != 200 || slowBody != "ok /slow" {
+		t.Errorf("in-flight request during shutdown: %d %q", slowCode, slowBody)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return after shutdown")
+	}
+	if n := strings.Count(accessLog.String(), "[upstream-demo-web-http]"); n != 3 {
+		t.Errorf("access log has %d proxied lines, want 3:\n%s", n, accessLog.String())
+	}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lockedWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
