@@ -13,23 +13,36 @@ import (
 // outlive Snapshots, so a Swap does not reset the rotation.
 type balancer struct {
 	health *health
-	mu     sync.Mutex
-	next   map[UpstreamKey]*atomic.Uint64
+	next   sync.Map // UpstreamKey -> *atomic.Uint64
 }
 
 func newBalancer(opts HealthOptions, now func() time.Time) *balancer {
-	return &balancer{health: newHealth(opts, now), next: map[UpstreamKey]*atomic.Uint64{}}
+	return &balancer{health: newHealth(opts, now)}
 }
 
 func (b *balancer) counter(k UpstreamKey) *atomic.Uint64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	c, ok := b.next[k]
-	if !ok {
-		c = new(atomic.Uint64)
-		b.next[k] = c
+	if c, ok := b.next.Load(k); ok {
+		return c.(*atomic.Uint64)
 	}
-	return c
+	c, _ := b.next.LoadOrStore(k, new(atomic.Uint64))
+	return c.(*atomic.Uint64)
+}
+
+// keepOnly forgets the state of upstreams and endpoints that are gone.
+func (b *balancer) keepOnly(ups map[UpstreamKey]Upstream) {
+	eps := map[netip.AddrPort]bool{}
+	for _, u := range ups {
+		for _, ep := range u.Endpoints {
+			eps[ep] = true
+		}
+	}
+	b.health.keepOnly(eps)
+	b.next.Range(func(k, _ any) bool {
+		if _, ok := ups[k.(UpstreamKey)]; !ok {
+			b.next.Delete(k)
+		}
+		return true
+	})
 }
 
 // pick returns the next endpoint of eps for upstream k that is neither

@@ -22,7 +22,6 @@ type exchange struct {
 	port     string // the port the request arrived on
 	reqID    string
 	attempts []attempt // one per upstream attempt, for $upstream_* variables
-	failed   error     // the upstream error the client was answered with
 }
 
 // attempt is one try of an upstream.

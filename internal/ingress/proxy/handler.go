@@ -102,9 +102,6 @@ func rewrite(pr *httputil.ProxyRequest) {
 // 504 after a timeout, 502 otherwise, nothing when the client is gone.
 func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	x := exchangeFrom(r.Context())
-	if x != nil {
-		x.failed = err
-	}
 	if r.Context().Err() != nil {
 		if sw, ok := w.(*statusWriter); ok && sw.status == 0 {
 			sw.status = statusClientClosed

@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,10 +34,11 @@ func (o HealthOptions) withDefaults() HealthOptions {
 // health remembers failures per endpoint address. It outlives Snapshots,
 // so an ejected endpoint stays ejected across a Swap.
 type health struct {
-	opts HealthOptions
-	now  func() time.Time
-	mu   sync.Mutex
-	eps  map[netip.AddrPort]*epHealth
+	opts    HealthOptions
+	now     func() time.Time
+	tracked atomic.Int64 // len(eps), read without the lock on the hot path
+	mu      sync.Mutex
+	eps     map[netip.AddrPort]*epHealth
 }
 
 type epHealth struct {
@@ -51,6 +53,9 @@ func newHealth(opts HealthOptions, now func() time.Time) *health {
 
 // ejected reports whether ep is currently ejected.
 func (h *health) ejected(ep netip.AddrPort) bool {
+	if h.tracked.Load() == 0 {
+		return false // nothing has failed: the common case, lock-free
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	e := h.eps[ep]
@@ -63,7 +68,20 @@ func (h *health) success(ep netip.AddrPort) {
 	defer h.mu.Unlock()
 	if _, ok := h.eps[ep]; ok {
 		delete(h.eps, ep)
+		h.tracked.Store(int64(len(h.eps)))
 	}
+}
+
+// keepOnly forgets endpoints not in keep (they left the cluster).
+func (h *health) keepOnly(keep map[netip.AddrPort]bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ep := range h.eps {
+		if !keep[ep] {
+			delete(h.eps, ep)
+		}
+	}
+	h.tracked.Store(int64(len(h.eps)))
 }
 
 // failure counts a failure and reports whether it ejected ep.
@@ -74,6 +92,7 @@ func (h *health) failure(ep netip.AddrPort) bool {
 	if e == nil {
 		e = &epHealth{}
 		h.eps[ep] = e
+		h.tracked.Store(int64(len(h.eps)))
 	}
 	e.fails++
 	if e.fails < h.opts.MaxFails {

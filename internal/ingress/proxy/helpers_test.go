@@ -269,3 +269,8 @@ type (
 	nginxconfConfig       = nginxconf.Config
 	nginxconfNextUpstream = nginxconf.NextUpstream
 )
+
+// routeFor routes host/ to service svc port "http" in namespace ns.
+func routeFor(t testing.TB, host, svc string) *route.Table {
+	return route.Build([]*networkingv1.Ingress{ingress("ns", "i", "nginx", map[string]string{host + "/": svc + ":http"}, nil)}, "nginx", true)
+}

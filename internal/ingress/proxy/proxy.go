@@ -50,7 +50,7 @@ type Proxy struct {
 	rp      *httputil.ReverseProxy
 	lb      *balancer
 	metrics *metrics
-	logMu   sync.Mutex // serialises access log writes
+	logMu   sync.Mutex       // serialises access log writes
 	defCert *tls.Certificate // generated at New
 }
 
@@ -87,6 +87,7 @@ func New(opts Options) (*Proxy, error) {
 		Rewrite:      rewrite,
 		Transport:    &upstreamTripper{p: p},
 		ErrorHandler: p.upstreamError,
+		BufferPool:   newBufferPool(),
 		ErrorLog:     slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
 	}
 	empty := &Snapshot{Routes: route.Build(nil, "", false), Config: nginxconf.Defaults(1)}
@@ -119,6 +120,7 @@ func (p *Proxy) Swap(in *Snapshot) {
 		next.tr = newTransport(params)
 	}
 	p.cur.Store(next)
+	p.lb.keepOnly(s.Upstreams)
 	if next.tr != old.tr {
 		old.tr.retire()
 	}

@@ -60,15 +60,15 @@ func newTransport(params transportParams) *transport {
 			}
 			return &countedConn{Conn: c, sendTimeout: params.sendTimeout}, nil
 		},
-		MaxIdleConns:          0, // no global limit
-		MaxIdleConnsPerHost:   params.keepaliveConns,
-		DisableKeepAlives:     params.keepaliveConns == 0,
-		IdleConnTimeout:       idleTimeout,
-		ResponseHeaderTimeout: params.readTimeout,
-		DisableCompression:    true,
-		ForceAttemptHTTP2:     false,
-		TLSNextProto:          nil,
-		ExpectContinueTimeout: 0,
+		MaxIdleConns:           0, // no global limit
+		MaxIdleConnsPerHost:    params.keepaliveConns,
+		DisableKeepAlives:      params.keepaliveConns == 0,
+		IdleConnTimeout:        idleTimeout,
+		ResponseHeaderTimeout:  params.readTimeout,
+		DisableCompression:     true,
+		ForceAttemptHTTP2:      false,
+		TLSNextProto:           nil,
+		ExpectContinueTimeout:  0,
 		MaxResponseHeaderBytes: 1 << 20,
 		WriteBufferSize:        32 << 10,
 		ReadBufferSize:         32 << 10,

@@ -1,0 +1,20 @@
+package proxy
+
+import "sync"
+
+// bufferPool recycles the buffers ReverseProxy copies bodies with, so a
+// request does not allocate 32 KiB.
+type bufferPool struct{ p sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+}
+
+func (bp *bufferPool) Get() []byte { return *(bp.p.Get().(*[]byte)) }
+
+func (bp *bufferPool) Put(b []byte) {
+	if cap(b) == 32<<10 {
+		b = b[:cap(b)]
+		bp.p.Put(&b)
+	}
+}
