@@ -47,6 +47,7 @@ func (p *Proxy) finish(r *http.Request, sw *statusWriter, x *exchange, be route.
 	if u, _, ok := r.BasicAuth(); ok {
 		v.RemoteUser = u
 	}
+	v.ProxyUpstreamName = "upstream-default-backend" // ingress-nginx's name when nothing matched
 	if matched {
 		v.ProxyUpstreamName = KeyOf(be).Name()
 		v.Namespace, v.IngressName, v.ServiceName, v.ServicePort = be.Namespace, be.IngressName, be.Service, be.Port.String()

@@ -40,13 +40,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Connection", "close")
 		}
 	}
+	be, matched = act.snap.Routes.Match(r.Host, r.URL.Path)
 	if r.TLS == nil && cfg.SSLRedirect {
 		if _, _, ok := act.snap.Routes.TLSHosts(r.Host); ok {
 			p.redirect(sw, r)
 			return
 		}
 	}
-	be, matched = act.snap.Routes.Match(r.Host, r.URL.Path)
 	if !matched {
 		http.Error(sw, "default backend - 404", http.StatusNotFound)
 		return

@@ -48,7 +48,7 @@ type epHealth struct {
 }
 
 func newHealth(opts HealthOptions, now func() time.Time) *health {
-	return &health{opts: opts, now: now, eps: map[netip.AddrPort]*epHealth{}}
+	return &health{opts: opts.withDefaults(), now: now, eps: map[netip.AddrPort]*epHealth{}}
 }
 
 // ejected reports whether ep is currently ejected.
