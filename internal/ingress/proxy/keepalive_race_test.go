@@ -32,15 +32,19 @@ type raceResult struct {
 //
 // forced > 0 replaces the backend's idle timeout by a raceListener: that
 // share of the requests on reused connections hits the race.
-func runKeepaliveRace(t *testing.T, idle, jitter time.Duration, workers, perWorker int, forced float64) (*raceResult, *testProxy) {
+func runKeepaliveRace(t *testing.T, idle, jitter time.Duration, workers, perWorker int, forced float64, upstreamRequests int) (*raceResult, *testProxy) {
 	var be *backend
 	if forced > 0 {
 		be = startBackendOn(t, "race", 0, func(l net.Listener) net.Listener { return newRaceListener(l, forced) }, nil)
 	} else {
 		be = startBackend(t, "race", idle, nil)
 	}
-	tp := startProxy(t, defaults())
-	tp.swap(defaults(), []*networkingv1.Ingress{ingress("ns", "race", "nginx", map[string]string{"race.example/": "race:http"}, nil)},
+	cfg := defaults()
+	if upstreamRequests > 0 {
+		cfg.UpstreamKeepaliveRequests = upstreamRequests
+	}
+	tp := startProxy(t, cfg)
+	tp.swap(cfg, []*networkingv1.Ingress{ingress("ns", "race", "nginx", map[string]string{"race.example/": "race:http"}, nil)},
 		map[UpstreamKey]Upstream{key("ns", "race", "http"): {Endpoints: []netipAddrPort{be.addr(t)}}})
 	c := client(t)
 	res := &raceResult{}
@@ -108,16 +112,19 @@ func TestKeepaliveRaceNo5xx(t *testing.T) {
 		idle, jitter      time.Duration
 		workers, requests int
 		forced            float64
+		upstreamRequests  int
 	}{
 		// A net/http backend with a 100ms keep-alive idle timeout.
-		{"idle100ms", 100 * time.Millisecond, 30 * time.Millisecond, 100, 200, 0},
+		{"idle100ms", 100 * time.Millisecond, 30 * time.Millisecond, 100, 200, 0, 0},
 		// The 1s idle timeout, fewer requests to stay within time.
-		{"idle1s", time.Second, 100 * time.Millisecond, 200, 10, 0},
+		{"idle1s", time.Second, 100 * time.Millisecond, 200, 10, 0, 0},
 		// A quarter of the requests on reused connections hit the race.
-		{"forced", 2 * time.Millisecond, 2 * time.Millisecond, 50, 400, 0.25},
+		{"forced", 2 * time.Millisecond, 2 * time.Millisecond, 50, 400, 0.25, 0},
+		// The same with upstream connections retired every 3 requests.
+		{"forced-upstream-keepalive-requests-3", 2 * time.Millisecond, 2 * time.Millisecond, 50, 100, 0.25, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res, tp := runKeepaliveRace(t, tc.idle, tc.jitter, tc.workers, tc.requests, tc.forced)
+			res, tp := runKeepaliveRace(t, tc.idle, tc.jitter, tc.workers, tc.requests, tc.forced, tc.upstreamRequests)
 			stale := tp.metric(t, "fjord_ingress_upstream_stale_connection_retries_total", nil)
 			retries := tp.metric(t, "fjord_ingress_upstream_retries_total", nil)
 			reused := tp.metric(t, "fjord_ingress_upstream_connections_total", map[string]string{"reused": "true"})

@@ -302,3 +302,53 @@ func TestClientBodyTimeout(t *testing.T) {
 		t.Errorf("body stalled past client-body-timeout: %d, want 408", resp.StatusCode)
 	}
 }
+
+// TestUpstreamKeepaliveRequestsHoldsUnderRaces checks the per-connection
+// request bound with concurrent clients and a backend that closes a
+// quarter of reused connections as requests arrive (so requests are
+// resent on other connections).
+func TestUpstreamKeepaliveRequestsHoldsUnderRaces(t *testing.T) {
+	var mu sync.Mutex
+	conns := map[string]int{}
+	be := startBackendOn(t, "be", 0, func(l net.Listener) net.Listener { return newRaceListener(l, 0.25) }, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		conns[r.RemoteAddr]++
+		mu.Unlock()
+		io.WriteString(w, "be")
+	})
+	cfg := defaults()
+	cfg.UpstreamKeepaliveRequests = 3
+	tp := startProxy(t, cfg)
+	oneRoute(t, tp, cfg, be)
+	hc := client(t)
+	var wg sync.WaitGroup
+	for w := 0; w < 10; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 30; i++ {
+				method := []string{"GET", "PUT"}[i%2]
+				req, _ := http.NewRequest(method, tp.httpURL+"/", strings.NewReader("x"))
+				req.Host = "h.example"
+				resp, err := hc.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Errorf("%s: %s", method, resp.Status)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	for addr, n := range conns {
+		if n > 3 {
+			t.Errorf("upstream connection %s carried %d requests, more than upstream-keepalive-requests 3", addr, n)
+		}
+	}
+}

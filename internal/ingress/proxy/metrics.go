@@ -36,7 +36,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"ingress", "namespace", "service"}),
 		upstreamConns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fjord_ingress_upstream_connections_total",
-			Help: "Upstream connections taken for a request: reused=\"true\" from the keep-alive pool, \"false\" newly dialled.",
+			Help: "Upstream connections taken for a request (or a resend): reused=\"true\" from the keep-alive pool, \"false\" dialled for it.",
 		}, []string{"reused"}),
 		retries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "fjord_ingress_upstream_retries_total",

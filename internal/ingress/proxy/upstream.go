@@ -121,23 +121,35 @@ func (t *upstreamTripper) try(req *http.Request, x *exchange, ep netip.AddrPort)
 	ctx, cancel := context.WithCancelCause(req.Context())
 	var wroteHeaders atomic.Bool // set on the transport's write goroutine
 	gotConns := 0
+	closing := false // out carries "Connection: close"
 	upgrade := req.Header.Get("Upgrade") != ""
-	out := req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+	var out *http.Request
+	out = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		// GotConn runs on this goroutine before the request is handed to
+		// the connection's writer, and again for each of the transport's
+		// own resends, each after the previous writer has finished (the
+		// transport waits for it before returning an error), so the
+		// header may be changed here.
 		GotConn: func(info httptrace.GotConnInfo) {
 			gotConns++
 			r.reused = info.Reused
 			t.p.metrics.conn(info.Reused)
 			if gotConns > 1 {
 				t.p.metrics.transportRetries.Inc()
-				return
 			}
 			cc, ok := info.Conn.(*countedConn)
-			if ok && cc.startRequest(x.act.tr.params.keepaliveRequests) && !upgrade {
-				// upstream-keepalive-requests reached: ask the upstream to
-				// close after this response, so the pool drops the
-				// connection. Runs before the request is handed to the
-				// connection's writer, on the request's goroutine.
-				req.Header.Set("Connection", "close")
+			if !ok || upgrade {
+				return
+			}
+			// upstream-keepalive-requests: on the connection's last
+			// request ask the upstream to close after the response, so
+			// the pool drops it.
+			if cc.startRequest(x.act.tr.params.keepaliveRequests) {
+				out.Header.Set("Connection", "close")
+				closing = true
+			} else if closing {
+				out.Header.Del("Connection")
+				closing = false
 			}
 		},
 		WroteHeaders: func() { wroteHeaders.Store(true) },
