@@ -1,6 +1,7 @@
 package nftproxy
 
 import (
+	"fmt"
 	"net/netip"
 	"runtime"
 	"strings"
@@ -24,15 +25,8 @@ func inNetns(t *testing.T, name string, fn func()) {
 	var failure string
 	go func() {
 		defer close(done)
-		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
-		h, err := netns.GetFromName(name)
-		if err != nil {
-			failure = "open netns: " + err.Error()
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			failure = "enter netns: " + err.Error()
+		if err := enterNetns(name); err != nil {
+			failure = err.Error()
 			return
 		}
 		fn()
@@ -41,6 +35,22 @@ func inNetns(t *testing.T, name string, fn func()) {
 	if failure != "" {
 		t.Fatal(failure)
 	}
+}
+
+// enterNetns locks the calling goroutine to its thread for good (the
+// thread exits with the goroutine) and moves the thread into the named
+// network namespace.
+func enterNetns(name string) error {
+	runtime.LockOSThread() // never unlocked
+	h, err := netns.GetFromName(name)
+	if err != nil {
+		return fmt.Errorf("open netns %s: %w", name, err)
+	}
+	defer h.Close()
+	if err := netns.Set(h); err != nil {
+		return fmt.Errorf("enter netns %s: %w", name, err)
+	}
+	return nil
 }
 
 // kernelMap is a map that uses every kind of rule the Proxier writes.

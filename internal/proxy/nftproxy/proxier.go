@@ -114,9 +114,9 @@ func (p *Proxier) SyncContext(ctx context.Context, m servicemap.Map, full bool) 
 	st := Stats{Full: full, ServicePorts: len(m.Ports)}
 	d := newDirty()
 
-	// Update the desired state from the service ports that changed.
-	for _, key := range m.Keys() {
-		sp := m.Ports[key]
+	// Update the desired state from the service ports that changed (in
+	// any order: plan sorts what it writes).
+	for key, sp := range m.Ports {
 		old := p.svcs[key]
 		if old != nil && old.sp.Equal(&sp) {
 			continue
