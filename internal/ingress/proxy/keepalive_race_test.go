@@ -32,20 +32,31 @@ type raceResult struct {
 //
 // forced > 0 replaces the backend's idle timeout by a raceListener: that
 // share of the requests on reused connections hits the race.
-func runKeepaliveRace(t *testing.T, idle, jitter time.Duration, workers, perWorker int, forced float64, upstreamRequests int) (*raceResult, *testProxy) {
-	var be *backend
-	if forced > 0 {
-		be = startBackendOn(t, "race", 0, func(l net.Listener) net.Listener { return newRaceListener(l, forced) }, nil)
-	} else {
-		be = startBackend(t, "race", idle, nil)
-	}
+func runKeepaliveRace(t *testing.T, idle, jitter time.Duration, workers, perWorker int, forced float64, upstreamRequests int, nonIdempotent bool) (*raceResult, *testProxy) {
 	cfg := defaults()
 	if upstreamRequests > 0 {
 		cfg.UpstreamKeepaliveRequests = upstreamRequests
 	}
+	cfg.ProxyNextUpstream.NonIdempotent = nonIdempotent
 	tp := startProxy(t, cfg)
-	tp.swap(cfg, []*networkingv1.Ingress{ingress("ns", "race", "nginx", map[string]string{"race.example/": "race:http"}, nil)},
-		map[UpstreamKey]Upstream{key("ns", "race", "http"): {Endpoints: []netipAddrPort{be.addr(t)}}})
+	var ings []*networkingv1.Ingress
+	ups := map[UpstreamKey]Upstream{}
+	if forced > 0 {
+		be := startBackendOn(t, "race", 0, func(l net.Listener) net.Listener { return newRaceListener(l, forced) }, nil)
+		ings = append(ings, ingress("ns", "race", "nginx", map[string]string{"race.example/": "race:http"}, nil))
+		ups[key("ns", "race", "http")] = Upstream{Endpoints: []netipAddrPort{be.addr(t)}}
+	} else {
+		// One backend per worker, so that the worker's gap is the idle
+		// time of that backend's pooled connection: requests keep
+		// arriving around the moment the backend closes it.
+		for w := 0; w < workers; w++ {
+			be := startBackend(t, "race", idle, nil)
+			svc := fmt.Sprintf("race%d", w)
+			ings = append(ings, ingress("ns", svc, "nginx", map[string]string{svc + ".example/": svc + ":http"}, nil))
+			ups[key("ns", svc, "http")] = Upstream{Endpoints: []netipAddrPort{be.addr(t)}}
+		}
+	}
+	tp.swap(cfg, ings, ups)
 	c := client(t)
 	res := &raceResult{}
 	var wg sync.WaitGroup
@@ -73,6 +84,9 @@ func runKeepaliveRace(t *testing.T, idle, jitter time.Duration, workers, perWork
 					req.Body = nil
 				}
 				req.Host = "race.example"
+				if forced == 0 {
+					req.Host = fmt.Sprintf("race%d.example", seed)
+				}
 				resp, err := c.Do(req)
 				res.requests.Add(1)
 				if method == "POST" {
@@ -113,18 +127,21 @@ func TestKeepaliveRaceNo5xx(t *testing.T) {
 		workers, requests int
 		forced            float64
 		upstreamRequests  int
+		nonIdempotent     bool // proxy-next-upstream "error timeout non_idempotent"
 	}{
-		// A net/http backend with a 100ms keep-alive idle timeout.
-		{"idle100ms", 100 * time.Millisecond, 30 * time.Millisecond, 100, 200, 0, 0},
+		// net/http backends with a 100ms keep-alive idle timeout.
+		{"idle100ms", 100 * time.Millisecond, 5 * time.Millisecond, 100, 200, 0, 0, false},
 		// The 1s idle timeout, fewer requests to stay within time.
-		{"idle1s", time.Second, 100 * time.Millisecond, 200, 10, 0, 0},
+		{"idle1s", time.Second, 20 * time.Millisecond, 200, 10, 0, 0, false},
 		// A quarter of the requests on reused connections hit the race.
-		{"forced", 2 * time.Millisecond, 2 * time.Millisecond, 50, 400, 0.25, 0},
+		{"forced", 2 * time.Millisecond, 2 * time.Millisecond, 50, 400, 0.25, 0, false},
 		// The same with upstream connections retired every 3 requests.
-		{"forced-upstream-keepalive-requests-3", 2 * time.Millisecond, 2 * time.Millisecond, 50, 100, 0.25, 3},
+		{"forced-upstream-keepalive-requests-3", 2 * time.Millisecond, 2 * time.Millisecond, 50, 100, 0.25, 3, false},
+		// With non_idempotent, POST is resent too and never fails.
+		{"forced-non_idempotent", 2 * time.Millisecond, 2 * time.Millisecond, 50, 100, 0.25, 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res, tp := runKeepaliveRace(t, tc.idle, tc.jitter, tc.workers, tc.requests, tc.forced, tc.upstreamRequests)
+			res, tp := runKeepaliveRace(t, tc.idle, tc.jitter, tc.workers, tc.requests, tc.forced, tc.upstreamRequests, tc.nonIdempotent)
 			stale := tp.metric(t, "fjord_ingress_upstream_stale_connection_retries_total", nil)
 			retries := tp.metric(t, "fjord_ingress_upstream_retries_total", nil)
 			reused := tp.metric(t, "fjord_ingress_upstream_connections_total", map[string]string{"reused": "true"})
@@ -133,6 +150,9 @@ func TestKeepaliveRaceNo5xx(t *testing.T) {
 				res.requests.Load(), res.postRequests.Load(), res.fiveXX.Load(), res.errors.Load(), res.post5xx.Load(), reused, fresh, stale, retries)
 			if tc.forced > 0 && stale == 0 {
 				t.Error("the forced race never happened; the test proves nothing")
+			}
+			if tc.nonIdempotent && res.post5xx.Load() != 0 {
+				t.Errorf("%d POST 5xx with non_idempotent", res.post5xx.Load())
 			}
 			if res.fiveXX.Load() != 0 || res.errors.Load() != 0 {
 				t.Errorf("idempotent requests failed: %d 5xx, %d errors; first: %v", res.fiveXX.Load(), res.errors.Load(), res.firstFailure.Load())

@@ -187,13 +187,16 @@ func (t *upstreamTripper) try(req *http.Request, x *exchange, ep netip.AddrPort)
 	return resp, r, nil
 }
 
-// canRetry says whether a failed request may be sent again.
+// canRetry says whether a failed request may be sent again. A request
+// with an Idempotency-Key (or X-Idempotency-Key) header is declared
+// idempotent by its client, as Go's transport also takes it.
 func canRetry(req *http.Request, wrote, nonIdempotent bool) bool {
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	if !replayable {
 		return false
 	}
-	return !wrote || nonIdempotent || isIdempotent(req.Method)
+	return !wrote || nonIdempotent || isIdempotent(req.Method) ||
+		req.Header.Get("Idempotency-Key") != "" || req.Header.Get("X-Idempotency-Key") != ""
 }
 
 // isIdempotent follows nginx: everything but POST, LOCK and PATCH.
