@@ -12,8 +12,14 @@
 //
 //   - snapshot.go: the plain-data desired state a controller hands in.
 //   - proxy.go, handler.go: Proxy, Swap and the request path (routing,
-//     redirects, 404/503/413, forwarded headers, access log, metrics).
-//   - upstream.go: the retry loop (proxy-next-upstream) across endpoints.
+//     redirects, 404/503, forwarded headers).
+//   - body.go: proxy-body-size (413), client-body-timeout (408) and
+//     buffering of request bodies up to 1 MiB so they can be resent.
+//   - exchange.go, respwriter.go, connstate.go, bufpool.go: per-request and
+//     per-connection state, status capture, copy buffers.
+//   - upstream.go: the retry loop (proxy-next-upstream) across endpoints,
+//     the keep-alive race, upstream-keepalive-requests, proxy-read-timeout
+//     between reads of the response body.
 //   - transport.go, conn.go: the upstream http.Transport and its counted
 //     connections (upstream-keepalive-*, proxy-*-timeout).
 //   - balancer.go, health.go: round robin over ready endpoints and passive

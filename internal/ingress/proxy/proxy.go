@@ -95,7 +95,7 @@ func New(opts Options) (*Proxy, error) {
 	return p, nil
 }
 
-// Swap makes s the current Snapshot. Requests that already started finish
+// Swap makes a copy of in the current Snapshot. Requests that already started finish
 // with the Snapshot they started with; connections are never closed by a
 // Swap. The upstream connection pool is kept unless an upstream
 // keep-alive or timeout setting changed; then a new pool is used for new
