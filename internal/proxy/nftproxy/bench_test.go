@@ -49,8 +49,8 @@ func (d *discard) Run(_ context.Context, tx *knftables.Transaction) error {
 	return nil
 }
 func (d *discard) Check(context.Context, *knftables.Transaction) error { return nil }
-func (d *discard) ListAll(context.Context) (map[string][]string, error) {
-	return nil, knftables.NewFake(knftables.IPv4Family, TableName).Run(context.Background(), &knftables.Transaction{})
+func (d *discard) ListAll(ctx context.Context) (map[string][]string, error) {
+	return knftables.NewFake(knftables.IPv4Family, TableName).ListAll(ctx) // "no such table"
 }
 func (d *discard) List(context.Context, string) ([]string, error)               { return nil, nil }
 func (d *discard) ListRules(context.Context, string) ([]*knftables.Rule, error) { return nil, nil }

@@ -9,44 +9,82 @@ import (
 	"github.com/fjord-net/fjord/internal/proxy/servicemap"
 )
 
-// How each scheduler picks an endpoint for a new connection (later packets
-// follow conntrack). The verdict map's values are "goto <endpoint chain>";
-// endpoints are in servicemap order (sorted by IP and port).
+// maxDispatchRules is the largest endpoint count random and sh dispatch
+// with one rule per endpoint; beyond it they use a verdict map.
 //
-//	random  numgen random mod W vmap: uniform over the endpoints, each
-//	        repeated by its weight when weights differ (W = sum)
+// Why rules: every verdict map written inline in a rule is an anonymous
+// set, and nft (1.0.6 here) slows down badly with thousands of them: the
+// first sync of 10,000 services × 3 endpoints took 49 s with one anonymous
+// vmap per service and 2.9 s with per-endpoint rules (same transaction
+// otherwise, fresh netns). The per-packet cost is at most 16 short rules,
+// and only for the first packet of a connection.
+const maxDispatchRules = 16
+
+// How each scheduler picks an endpoint for a new connection (later packets
+// follow conntrack). Endpoints are in servicemap order (sorted by IP and
+// port); "goto ep" jumps to an endpoint chain.
+//
+//	random  up to maxDispatchRules endpoints, one rule each:
+//	        "numgen random mod R < w goto ep", R the weight of this and
+//	        the later endpoints, the last rule a plain goto. Each rule
+//	        draws anew, so endpoint i is taken with probability
+//	        w_i/sum(w) exactly (uniform when weights are equal, as in
+//	        kube-proxy). Beyond that: numgen random mod W vmap, each
+//	        endpoint repeated by its weight (W at most MaxWRRSlots).
 //	rr      numgen inc mod N vmap: strict rotation, weights ignored
-//	wrr     numgen inc mod W vmap over the smooth weighted round-robin
-//	        sequence of sched (W = sum of weights, at most MaxWRRSlots)
-//	sh      jhash <ip> saddr mod N seed HashSeed vmap
+//	wrr     numgen inc mod W vmap over one cycle of sched's smooth weighted
+//	        round robin (W = sum of weights, scaled down to MaxWRRSlots)
+//	sh      "jhash <ip> saddr mod N seed HashSeed == i goto ep_i" rules
+//	        (the hash is the same in every rule), or a jhash vmap beyond
+//	        maxDispatchRules
 //	maglev  jhash <ip> saddr mod M seed HashSeed vmap over sched's Maglev
 //	        table of size M (MaglevTableSize): removing an endpoint moves
-//	        only the clients that were on it (plus ~1/M)
+//	        only the clients that were on it (plus a few slots)
 //	lc,wlc  need per-connection counts nft does not keep: with a
-//	        UserspacePort they are redirected there; without one they are
-//	        dispatched like rr
+//	        UserspacePort they are redirected there (render.go); without
+//	        one they are dispatched like rr
 //
 // One endpoint is a plain goto whatever the scheduler. The numgen counter of
 // rr and wrr restarts when the chain is rewritten.
-func (s *settings) dispatchRule(sp *servicemap.ServicePort, eps []servicemap.Endpoint, chainOf func(servicemap.Endpoint) string) string {
-	if len(eps) == 1 {
-		return "goto " + chainOf(eps[0])
+func (s *settings) dispatchRules(sp *servicemap.ServicePort, eps []servicemap.Endpoint, chainOf func(servicemap.Endpoint) string) []string {
+	n := len(eps)
+	if n == 1 {
+		return []string{"goto " + chainOf(eps[0])}
 	}
 	switch sp.Scheduler {
 	case "wrr":
-		return "numgen inc mod " + s.vmap(wrrSlots(eps, s.wrrMaxSlots), eps, chainOf)
+		return []string{"numgen inc mod " + s.vmap(wrrSlots(eps, s.wrrMaxSlots), eps, chainOf)}
 	case "rr", "lc", "wlc":
-		return "numgen inc mod " + s.vmap(identity(len(eps)), eps, chainOf)
-	case "sh":
-		return s.hashExpr(len(eps)) + s.vmapBody(identity(len(eps)), eps, chainOf)
+		return []string{"numgen inc mod " + s.vmap(identity(n), eps, chainOf)}
 	case "maglev":
-		if len(eps) < s.maglevSize {
-			return s.hashExpr(s.maglevSize) + s.vmapBody(maglevSlots(eps, s.maglevSize), eps, chainOf)
+		if n < s.maglevSize {
+			return []string{s.hashExpr(s.maglevSize) + s.vmapBody(maglevSlots(eps, s.maglevSize), eps, chainOf)}
 		}
 		// More endpoints than table slots: plain source hashing.
-		return s.hashExpr(len(eps)) + s.vmapBody(identity(len(eps)), eps, chainOf)
+		fallthrough
+	case "sh":
+		if n > maxDispatchRules {
+			return []string{s.hashExpr(n) + s.vmapBody(identity(n), eps, chainOf)}
+		}
+		rules := make([]string, 0, n)
+		for i, ep := range eps[:n-1] {
+			rules = append(rules, s.hashExpr(n)+"== "+itoa(i)+" goto "+chainOf(ep))
+		}
+		return append(rules, "goto "+chainOf(eps[n-1]))
 	default: // random
-		return "numgen random mod " + s.vmap(blockSlots(eps, s.wrrMaxSlots), eps, chainOf)
+		if n > maxDispatchRules {
+			return []string{"numgen random mod " + s.vmap(blockSlots(eps, s.wrrMaxSlots), eps, chainOf)}
+		}
+		rest := 0
+		for _, ep := range eps {
+			rest += ep.Weight
+		}
+		rules := make([]string, 0, n)
+		for _, ep := range eps[:n-1] {
+			rules = append(rules, "numgen random mod "+itoa(rest)+" < "+itoa(ep.Weight)+" goto "+chainOf(ep))
+			rest -= ep.Weight
+		}
+		return append(rules, "goto "+chainOf(eps[n-1]))
 	}
 }
 

@@ -138,7 +138,7 @@ func (s *settings) render(sp *servicemap.ServicePort) *svcObjects {
 				rules = append(rules, s.fam.ip+" saddr @"+affSet(ep)+" goto "+epChain(ep))
 			}
 		}
-		return append(rules, s.dispatchRule(sp, eps, epChain))
+		return append(rules, s.dispatchRules(sp, eps, epChain)...)
 	}
 
 	if usesCluster {

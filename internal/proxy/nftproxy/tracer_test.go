@@ -21,7 +21,9 @@ import (
 //
 // Base chains of a hook run in priority order. numgen and jhash verdict
 // maps take the index pick returns. Affinity sets live in the tracer, so
-// several traces model several connections.
+// several traces model several connections. For per-endpoint dispatch
+// rules, pick chooses the endpoint: "numgen random" rules fail until the
+// picked one, "jhash ... == i" rules compare against the picked hash.
 type tracer struct {
 	t     *testing.T
 	table *knftables.FakeTable
@@ -69,6 +71,10 @@ type state struct {
 	proto    string
 	mark     uint32
 	res      trace
+	// Per-endpoint dispatch rules in the current chain: the endpoint the
+	// tracer picked (-1: not yet) and how many such rules were passed;
+	// the source hash (-1: not yet).
+	target, passed, hash int
 }
 
 func (tr *tracer) trace(p packet) trace {
@@ -140,6 +146,7 @@ func (tr *tracer) chain(s *state, name string, depth int) string {
 		tr.t.Fatalf("no chain %q", name)
 	}
 	s.res.chains = append(s.res.chains, name)
+	s.target, s.passed, s.hash = -1, 0, -1
 	for _, r := range c.Rules {
 		verdict, target := tr.rule(s, r.Rule)
 		switch verdict {
@@ -261,7 +268,29 @@ func (tr *tracer) rule(s *state, rule string) (verdict, target string) {
 				expect("seed")
 				next()
 			}
-			expect("vmap", "{")
+			if op := next(); op != "vmap" {
+				// One rule per endpoint: "numgen random mod R < w" or
+				// "jhash ... == i".
+				v, _ := strconv.Atoi(next())
+				if tok == "jhash" {
+					if s.hash < 0 {
+						s.hash = tr.pick(n)
+					}
+					if s.hash != v {
+						return "", ""
+					}
+					continue
+				}
+				if s.target < 0 {
+					s.target = tr.pick(n)
+				}
+				s.passed++
+				if s.passed-1 != s.target {
+					return "", ""
+				}
+				continue
+			}
+			expect("{")
 			elems := map[int]string{}
 			for toks[i] != "}" {
 				k, _ := strconv.Atoi(next())
