@@ -121,3 +121,27 @@ func TestKernelRuleset(t *testing.T) {
 	}
 	t.Logf("%s", out)
 }
+
+func TestKernelRulesetIPv6(t *testing.T) {
+	ns := netnstest.New(t, "nft6")
+	clock := &fakeClock{t: time.Now()}
+	inNetns(t, ns.Name, func() {
+		nft, err := NewInterface(knftables.IPv6Family)
+		if err != nil {
+			t.Errorf("NewInterface: %v", err)
+			return
+		}
+		p, _ := New(nft, ipv6Config(clock))
+		if _, err := p.Sync(ipv6Map(), false); err != nil {
+			t.Errorf("sync: %v", err)
+			return
+		}
+		p2, _ := New(nft, ipv6Config(clock))
+		if st, err := p2.Sync(ipv6Map(), true); err != nil || st.Operations != 0 {
+			t.Errorf("sync after restart: %+v, %v", st, err)
+		}
+	})
+	if out, err := ns.Run(t, "nft", "list", "table", "ip6", TableName); err != nil || !strings.Contains(out, "dnat to [fd00:244:2::7]:8080") {
+		t.Errorf("nft list table ip6: %v\n%s", err, out)
+	}
+}

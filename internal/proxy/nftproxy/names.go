@@ -53,16 +53,8 @@ func endpointObjName(prefix string, sp *servicemap.ServicePort, ep netip.AddrPor
 	return objName(prefix, shortHash(sp.Key(), ep.String()), readable(sp)+"__"+endpointText(ep))
 }
 
-// endpointText is "ip/port" (no brackets for IPv6, which nft names allow).
+// endpointText is "ip/port"; an IPv6 address has its colons written as
+// dots, since nft identifiers cannot contain colons.
 func endpointText(ep netip.AddrPort) string {
-	return ep.Addr().String() + "/" + itoa(int(ep.Port()))
-}
-
-func isServiceObject(name string) bool {
-	for _, p := range []string{clusterChainPrefix, localChainPrefix, externalChainPrefix, endpointChainPrefix, affinitySetPrefix} {
-		if strings.HasPrefix(name, p) {
-			return true
-		}
-	}
-	return false
+	return strings.ReplaceAll(ep.Addr().String(), ":", ".") + "/" + itoa(int(ep.Port()))
 }
