@@ -118,6 +118,9 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	return &Agent{cfg: cfg, deps: deps, log: deps.Log.With("node", cfg.NodeName), peers: map[string]podnet.Peer{}, kick: make(chan struct{}, 1)}, nil
 }
 
+// NodeIP returns the node's underlay address; valid once Ready was called.
+func (a *Agent) NodeIP() netip.Addr { return a.self.NodeIP }
+
 // Run sets the node up and keeps its pod network in shape until ctx ends. It returns an
 // error if setup fails or if this node's Node object is deleted.
 func (a *Agent) Run(ctx context.Context) error {

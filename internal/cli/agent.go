@@ -3,26 +3,34 @@ package cli
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/vishvananda/netlink"
+	"sigs.k8s.io/knftables"
 
 	"github.com/fjord-net/fjord/internal/agent"
 	"github.com/fjord-net/fjord/internal/cni"
+	"github.com/fjord-net/fjord/internal/conntrack"
 	"github.com/fjord-net/fjord/internal/endpoints"
 	"github.com/fjord-net/fjord/internal/etcdserver"
 	"github.com/fjord-net/fjord/internal/kernel"
 	"github.com/fjord-net/fjord/internal/nodestate"
 	"github.com/fjord-net/fjord/internal/podnet"
 	proxyconfig "github.com/fjord-net/fjord/internal/proxy/config"
+	"github.com/fjord-net/fjord/internal/proxy/l4"
+	"github.com/fjord-net/fjord/internal/proxy/nftproxy"
+	"github.com/fjord-net/fjord/internal/proxy/servicemap"
 	"github.com/fjord-net/fjord/internal/store"
+	"github.com/fjord-net/fjord/internal/svcproxy"
 )
 
 type agentFlags struct {
@@ -32,6 +40,7 @@ type agentFlags struct {
 	leaseTTL, resync                           time.Duration
 	proxyConfig                                string
 	endpointsController                        bool
+	serviceCIDR                                string
 }
 
 func newAgentCommand(g *globals) *cobra.Command {
@@ -68,6 +77,7 @@ STATE-DIR, so a single machine needs nothing else.`,
 	fl.StringVar(&f.stateDir, "state-dir", DefaultStateDir, "embedded store's directory (used without --etcd-endpoints)")
 	fl.DurationVar(&f.leaseTTL, "lease-ttl", 15*time.Second, "node liveness lease; a node silent this long is NotReady")
 	fl.DurationVar(&f.resync, "resync", 30*time.Second, "full reconcile period (repairs drift)")
+	fl.StringVar(&f.serviceCIDR, "service-cidr", "10.96.0.0/16", "service cluster IP range; made local on the node so services without endpoints reject at once")
 	fl.BoolVar(&f.endpointsController, "endpoints-controller", true, "take part in electing the one EndpointSlice writer of the cluster")
 	fl.StringVarP(&f.proxyConfig, "config", "c", "", "KubeProxyConfiguration file for the service proxy (mode, ipvs.scheduler, syncPeriod, ...)")
 	return cmd
@@ -96,6 +106,10 @@ func runAgent(ctx context.Context, g *globals, f agentFlags) error {
 	proxyCfg, err := loadProxyConfig(f.proxyConfig)
 	if err != nil {
 		return err
+	}
+	serviceCIDR, err := netip.ParsePrefix(f.serviceCIDR)
+	if err != nil {
+		return fmt.Errorf("--service-cidr: %w", err)
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -141,7 +155,8 @@ func runAgent(ctx context.Context, g *globals, f agentFlags) error {
 		return err
 	}
 	defer h.Close()
-	a, err := agent.New(cfg, agent.Deps{
+	var a *agent.Agent
+	a, err = agent.New(cfg, agent.Deps{
 		Store:  st,
 		Kernel: kernel.New(h),
 		Log:    log,
@@ -160,6 +175,17 @@ func runAgent(ctx context.Context, g *globals, f agentFlags) error {
 				return err
 			}
 			return writeFileAtomic(filepath.Join(f.cniConfDir, "10-fjord.conflist"), conf)
+		},
+		// The service proxy needs the node's address (NodePorts), known once the
+		// pod network is up.
+		Ready: func() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := runServiceProxy(ctx, st, proxyCfg, cfg, a.NodeIP(), serviceCIDR, log); err != nil {
+					log.Error("service proxy stopped", "err", err)
+				}
+			}()
 		},
 	})
 	if err != nil {
@@ -191,4 +217,68 @@ func loadProxyConfig(path string) (*proxyconfig.Config, error) {
 		return nil, fmt.Errorf("--config %s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+// runServiceProxy programs Services into nftables (and the userspace proxy for lc/wlc)
+// until ctx ends.
+func runServiceProxy(ctx context.Context, st *store.Store, pc *proxyconfig.Config, ac agent.Config, nodeIP netip.Addr, serviceCIDR netip.Prefix, log *slog.Logger) error {
+	nft, err := nftproxy.NewInterface(knftables.IPv4Family)
+	if err != nil {
+		return err
+	}
+	if err := claimServiceRange(serviceCIDR); err != nil {
+		return err
+	}
+	clusterCIDR := ac.ClusterCIDR
+	if len(pc.ClusterCIDR) > 0 {
+		clusterCIDR = pc.ClusterCIDR[0]
+	}
+	nodeIPs := []netip.Addr{nodeIP}
+	if len(pc.NodePortAddresses) > 0 && !slices.ContainsFunc(pc.NodePortAddresses, func(p netip.Prefix) bool { return p.Contains(nodeIP) }) {
+		nodeIPs = nil
+		log.Warn("nodePortAddresses excludes this node's address; no NodePorts here", "node-ip", nodeIP)
+	}
+	proxier, err := nftproxy.New(nft, nftproxy.Config{
+		NodeIPs: nodeIPs, ClusterCIDR: clusterCIDR, ExcludeCIDRs: pc.ExcludeCIDRs, MasqueradeAll: pc.MasqueradeAll,
+		// One seed cluster-wide, so sh and maglev send a client to the same
+		// endpoint whichever node it enters by.
+		HashSeed: 0x666a6f72,
+	})
+	if err != nil {
+		return err
+	}
+	ct, err := conntrack.Open("")
+	if err != nil {
+		return err
+	}
+	defer ct.Close()
+	userspace := l4.New(l4.Options{Logger: log.With("component", "l4-proxy")})
+	defer userspace.Close()
+	dp := svcproxy.DataplaneFunc(func(m servicemap.Map, full bool) error {
+		stats, err := proxier.Sync(m, full)
+		if err == nil && (full || stats.ServicePorts > 0) {
+			log.Debug("services synced", "full", stats.Full, "servicePorts", stats.ServicePorts)
+		}
+		return err
+	})
+	p, err := svcproxy.New(svcproxy.Config{
+		NodeName: ac.NodeName, DefaultScheduler: pc.Scheduler, MinSyncPeriod: pc.MinSyncPeriod, SyncPeriod: pc.SyncPeriod,
+	}, svcproxy.Deps{Store: st, Dataplane: dp, L4: userspace, Conntrack: ct, Log: log})
+	if err != nil {
+		return err
+	}
+	log.Info("service proxy", "mode", pc.Mode, "scheduler", pc.Scheduler, "syncPeriod", pc.SyncPeriod, "minSyncPeriod", pc.MinSyncPeriod)
+	p.Run(ctx)
+	return nil
+}
+
+// claimServiceRange makes the service range local on this node (see
+// kernel.EnsureLocalRoute).
+func claimServiceRange(p netip.Prefix) error {
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	return kernel.New(h).EnsureLocalRoute(p.Masked())
 }

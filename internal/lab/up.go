@@ -140,10 +140,14 @@ func Up(ctx context.Context, c Config, out io.Writer) (err error) {
 			return err
 		}
 		fmt.Fprintln(out)
-		res, err := CheckPods(ctx, st)
-		PrintMatrix(out, res)
-		if err != nil {
-			return err
+		if c.Nodes < 2 {
+			fmt.Fprintln(out, "(one node: no pod-to-pod matrix to check)")
+		} else {
+			res, err := CheckPods(ctx, st)
+			PrintMatrix(out, res)
+			if err != nil {
+				return err
+			}
 		}
 	}
 	fmt.Fprintf(out, "\nlab %q is up in %s.\n", c.Name, time.Since(start).Round(100*time.Millisecond))

@@ -237,3 +237,9 @@ func (p *Proxy) reportProblems(ps []servicemap.Problem) {
 		p.log.Warn("service skipped or defaulted", "problem", pr.String())
 	}
 }
+
+// DataplaneFunc adapts a function to Dataplane.
+type DataplaneFunc func(m servicemap.Map, full bool) error
+
+// Sync calls f.
+func (f DataplaneFunc) Sync(m servicemap.Map, full bool) error { return f(m, full) }
