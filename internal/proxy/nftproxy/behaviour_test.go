@@ -137,3 +137,39 @@ func local(src, dst string) packet {
 	p.local = true
 	return p
 }
+
+func TestPacketPathsServiceRangeAndNodePortSwitches(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  func(*Config)
+		pkt  packet
+		want string
+	}{
+		{"unallocated service IP is dropped", func(c *Config) { c.ServiceCIDRs = []netip.Prefix{netip.MustParsePrefix("10.96.0.0/16")} },
+			tcp("203.0.113.7:5000", "10.96.55.55:22"), "drop"},
+		{"without ServiceCIDRs it is untouched", nil, tcp("203.0.113.7:5000", "10.96.55.55:22"), "accept"},
+		{"allocated service IP, unknown port, still rejected", func(c *Config) { c.ServiceCIDRs = []netip.Prefix{netip.MustParsePrefix("10.96.0.0/16")} },
+			tcp("203.0.113.7:5000", "10.96.0.10:22"), "reject"},
+		{"service still served with ServiceCIDRs", func(c *Config) { c.ServiceCIDRs = []netip.Prefix{netip.MustParsePrefix("10.96.0.0/16")} },
+			tcp("10.244.1.20:5000", "10.96.0.10:80"), "accept dnat 10.244.1.5:8080"},
+		{"DisableNodePorts", func(c *Config) { c.DisableNodePorts = true }, tcp("203.0.113.7:5000", "198.18.0.1:30080"), "accept"},
+		{"NodeIPs all excluded: no NodePorts", func(c *Config) { c.ExcludeCIDRs = []netip.Prefix{netip.MustParsePrefix("198.18.0.0/24")} },
+			tcp("203.0.113.7:5000", "198.18.0.1:30080"), "accept"},
+		{"no-endpoint NodePort with NodePorts disabled is not rejected", func(c *Config) { c.DisableNodePorts = true },
+			udp("203.0.113.7:5000", "198.18.0.1:30070"), "accept"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := &fakeClock{t: time.Unix(1700000000, 0)}
+			cfg := testConfig(clock)
+			if tt.cfg != nil {
+				tt.cfg(&cfg)
+			}
+			p, fake := newTestProxier(t, cfg)
+			mustSync(t, p, behaviourMap(), true)
+			if got := newTracer(t, fake).trace(tt.pkt); got.String() != tt.want {
+				t.Errorf("got %q, want %q (chains %v)", got, tt.want, got.chains)
+			}
+		})
+	}
+}

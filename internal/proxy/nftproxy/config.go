@@ -34,10 +34,19 @@ type Config struct {
 	Family knftables.Family
 	// NodeIPs are the addresses NodePorts answer on (kube-proxy's
 	// nodePortAddresses resolved to addresses). Empty means every local
-	// address except loopback (nft "fib daddr type local"). Loopback
-	// addresses are ignored: as in kube-proxy's nftables mode, there are
-	// no localhost NodePorts.
+	// address except loopback (nft "fib daddr type local"); non-empty but
+	// with no address of this family (after dropping excluded ones) means
+	// no NodePorts. Loopback addresses are ignored: as in kube-proxy's
+	// nftables mode, there are no localhost NodePorts.
 	NodeIPs []netip.Addr
+	// DisableNodePorts turns NodePorts off on this node (for example when
+	// nodePortAddresses matches none of its addresses).
+	DisableNodePorts bool
+	// ServiceCIDRs are the service ranges. New connections to an address
+	// in them that is not a cluster IP are dropped (as kube-proxy does),
+	// so that a node that routes the range locally does not expose its
+	// own sockets on unallocated service IPs. Empty: no such rule.
+	ServiceCIDRs []netip.Prefix
 	// ClusterCIDR is the pod network. Traffic to a cluster IP from outside
 	// it is masqueraded; from pods it keeps its source. The zero Prefix
 	// disables that masquerade (and ETP=Local's pod short-circuit).
@@ -69,17 +78,19 @@ type Config struct {
 // settings is Config validated, with defaults applied and the addresses
 // of other families dropped.
 type settings struct {
-	fam         family
-	nodeIPs     []netip.Addr
-	clusterCIDR netip.Prefix
-	exclude     []netip.Prefix
-	masqAll     bool
-	mark        string
-	hashSeed    uint32
-	maglevSize  int
-	grace       time.Duration
-	now         func() time.Time
-	wrrMaxSlots int
+	fam          family
+	nodeIPs      []netip.Addr
+	noNodePorts  bool
+	serviceCIDRs []netip.Prefix
+	clusterCIDR  netip.Prefix
+	exclude      []netip.Prefix
+	masqAll      bool
+	mark         string
+	hashSeed     uint32
+	maglevSize   int
+	grace        time.Duration
+	now          func() time.Time
+	wrrMaxSlots  int
 }
 
 func newSettings(c Config) (*settings, error) {
@@ -117,6 +128,15 @@ func newSettings(c Config) (*settings, error) {
 			s.exclude = append(s.exclude, p.Masked())
 		}
 	}
+	for _, p := range c.ServiceCIDRs {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("nftproxy: ServiceCIDRs: invalid prefix %v", p)
+		}
+		if fam.has(p.Addr()) {
+			s.serviceCIDRs = append(s.serviceCIDRs, p.Masked())
+		}
+	}
+	s.noNodePorts = c.DisableNodePorts
 	if c.ClusterCIDR.IsValid() {
 		if !fam.has(c.ClusterCIDR.Addr()) {
 			return nil, fmt.Errorf("nftproxy: ClusterCIDR %v is not an %s prefix", c.ClusterCIDR, fam.name)
@@ -131,6 +151,11 @@ func newSettings(c Config) (*settings, error) {
 		}
 		seen[a] = true
 		s.nodeIPs = append(s.nodeIPs, a)
+	}
+	if len(c.NodeIPs) > 0 && len(s.nodeIPs) == 0 {
+		// Node addresses were given, none usable in this family: no
+		// NodePorts, rather than NodePorts on every address.
+		s.noNodePorts = true
 	}
 	return s, nil
 }

@@ -90,7 +90,9 @@ func TestKernelRuleset(t *testing.T) {
 			t.Errorf("NewInterface: %v", err)
 			return
 		}
-		p, err := New(nft, testConfig(clock))
+		cfg := testConfig(clock)
+		cfg.ServiceCIDRs = []netip.Prefix{netip.MustParsePrefix("10.96.0.0/16"), netip.MustParsePrefix("10.97.0.0/16")}
+		p, err := New(nft, cfg)
 		if err != nil {
 			t.Error(err)
 			return
@@ -100,7 +102,7 @@ func TestKernelRuleset(t *testing.T) {
 			return
 		}
 		// A new Proxier over the same table (a restart) finds nothing to do.
-		p2, _ := New(nft, testConfig(clock))
+		p2, _ := New(nft, cfg)
 		st, err := p2.Sync(m, true)
 		if err != nil {
 			t.Errorf("sync after restart: %v", err)
@@ -114,7 +116,7 @@ func TestKernelRuleset(t *testing.T) {
 	if err != nil {
 		t.Fatalf("nft list table: %v\n%s", err, out)
 	}
-	for _, want := range []string{"numgen random mod 2", "jhash ip saddr mod 251 seed 0x5eed", "redirect to :40060", "update @aff-", "dnat to 10.244.1.5:8080"} {
+	for _, want := range []string{"numgen random mod 2", "jhash ip saddr mod 251 seed 0x5eed", "ip daddr { 10.96.0.0/15 } drop", "redirect to :40060", "update @aff-", "dnat to 10.244.1.5:8080"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("listing lacks %q", want)
 		}

@@ -1,6 +1,8 @@
 package nftproxy
 
 import (
+	"strings"
+
 	"sigs.k8s.io/knftables"
 )
 
@@ -14,8 +16,9 @@ import (
 //	filter-input, filter-forward, filter-output (filter), new
 //	    connections -> service-endpoints-check / nodeport-endpoints-check:
 //	    reject or drop by @no-endpoint-services / @no-endpoint-nodeports,
-//	    and reject what is still addressed to a cluster IP (a port the
-//	    service does not have)
+//	    reject what is still addressed to a cluster IP (a port the
+//	    service does not have) and drop what is addressed to the rest of
+//	    the service range (ServiceCIDRs)
 const (
 	natPreroutingChain          = "nat-prerouting"
 	natOutputChain              = "nat-output"
@@ -89,9 +92,12 @@ func (s *settings) layout() layout {
 	base(natPreroutingChain, knftables.NATType, knftables.PreroutingHook, knftables.DNATPriority, "jump "+servicesChain)
 	base(natOutputChain, knftables.NATType, knftables.OutputHook, knftables.DNATPriority, "jump "+servicesChain)
 	base(natPostroutingChain, knftables.NATType, knftables.PostroutingHook, knftables.SNATPriority, "jump "+masqueradingChain)
+	var inputRules []string
+	if !s.noNodePorts {
+		inputRules = append(inputRules, "ct state new jump "+nodePortEndpointsCheckChain)
+	}
 	base(filterInputChain, knftables.FilterType, knftables.InputHook, knftables.FilterPriority,
-		"ct state new jump "+nodePortEndpointsCheckChain,
-		"ct state new jump "+serviceEndpointsCheckChain)
+		append(inputRules, "ct state new jump "+serviceEndpointsCheckChain)...)
 	base(filterForwardChain, knftables.FilterType, knftables.ForwardHook, knftables.FilterPriority,
 		"ct state new jump "+serviceEndpointsCheckChain)
 	base(filterOutputChain, knftables.FilterType, knftables.OutputHook, knftables.FilterPriority,
@@ -103,19 +109,34 @@ func (s *settings) layout() layout {
 	if len(s.nodeIPs) > 0 {
 		nodeAddrs = ip + " daddr @" + nodePortIPsSet
 	}
-	chain(servicesChain,
-		ip+" daddr . meta l4proto . th dport vmap @"+serviceIPsMap,
-		nodeAddrs+" meta l4proto . th dport vmap @"+serviceNodePortsMap)
+	services := []string{ip + " daddr . meta l4proto . th dport vmap @" + serviceIPsMap}
+	nodePortCheck := []string{nodeAddrs + " meta l4proto . th dport vmap @" + noEndpointNodePortsMap}
+	if s.noNodePorts {
+		nodePortCheck = nil
+	} else {
+		services = append(services, nodeAddrs+" meta l4proto . th dport vmap @"+serviceNodePortsMap)
+	}
+	chain(servicesChain, services...)
 	chain(masqueradingChain,
 		"meta mark & "+s.mark+" == 0 return",
 		"meta mark set meta mark ^ "+s.mark,
 		"masquerade fully-random")
 	chain(markMasqChain, "meta mark set meta mark | "+s.mark)
-	chain(serviceEndpointsCheckChain,
-		ip+" daddr . meta l4proto . th dport vmap @"+noEndpointServicesMap,
-		ip+" daddr @"+clusterIPsSet+" goto "+rejectChain)
-	chain(nodePortEndpointsCheckChain,
-		nodeAddrs+" meta l4proto . th dport vmap @"+noEndpointNodePortsMap)
+	check := []string{
+		ip + " daddr . meta l4proto . th dport vmap @" + noEndpointServicesMap,
+		ip + " daddr @" + clusterIPsSet + " goto " + rejectChain,
+	}
+	if len(s.serviceCIDRs) > 0 {
+		cidrs := make([]string, len(s.serviceCIDRs))
+		for i, p := range s.serviceCIDRs {
+			cidrs[i] = p.String()
+		}
+		check = append(check, ip+" daddr { "+strings.Join(cidrs, ", ")+" } drop")
+	}
+	chain(serviceEndpointsCheckChain, check...)
+	if len(nodePortCheck) > 0 {
+		chain(nodePortEndpointsCheckChain, nodePortCheck...)
+	}
 	chain(rejectChain,
 		"meta l4proto tcp reject with tcp reset",
 		"reject")
@@ -128,7 +149,7 @@ func (s *settings) layout() layout {
 		{name: noEndpointServicesMap, isMap: true, typ: addr + " . inet_proto . inet_service : verdict", comment: "reject or drop: service IPs without endpoints"},
 		{name: noEndpointNodePortsMap, isMap: true, typ: "inet_proto . inet_service : verdict", comment: "reject or drop: NodePorts without endpoints"},
 	}
-	if len(s.nodeIPs) > 0 {
+	if len(s.nodeIPs) > 0 && !s.noNodePorts {
 		l.containers = append(l.containers, containerSpec{name: nodePortIPsSet, typ: addr, comment: "node addresses that take NodePorts"})
 		for _, a := range s.nodeIPs {
 			l.elems = append(l.elems, elemSpec{container: nodePortIPsSet, key: []string{a.String()}})

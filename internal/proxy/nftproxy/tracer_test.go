@@ -207,6 +207,16 @@ func (tr *tracer) rule(s *state, rule string) (verdict, target string) {
 			if arg == "!=" {
 				neg, arg = true, next()
 			}
+			if arg == "{" { // anonymous set of prefixes: { p1, p2 }
+				in := false
+				for tok := next(); tok != "}"; tok = next() {
+					in = in || tr.match(a, strings.TrimSuffix(tok, ","))
+				}
+				if in == neg {
+					return "", ""
+				}
+				continue
+			}
 			if tr.match(a, arg) == neg {
 				return "", ""
 			}
