@@ -233,13 +233,13 @@ func runServiceProxy(ctx context.Context, st *store.Store, pc *proxyconfig.Confi
 	if len(pc.ClusterCIDR) > 0 {
 		clusterCIDR = pc.ClusterCIDR[0]
 	}
-	nodeIPs := []netip.Addr{nodeIP}
-	if len(pc.NodePortAddresses) > 0 && !slices.ContainsFunc(pc.NodePortAddresses, func(p netip.Prefix) bool { return p.Contains(nodeIP) }) {
-		nodeIPs = nil
+	noNodePorts := len(pc.NodePortAddresses) > 0 && !slices.ContainsFunc(pc.NodePortAddresses, func(p netip.Prefix) bool { return p.Contains(nodeIP) })
+	if noNodePorts {
 		log.Warn("nodePortAddresses excludes this node's address; no NodePorts here", "node-ip", nodeIP)
 	}
 	proxier, err := nftproxy.New(nft, nftproxy.Config{
-		NodeIPs: nodeIPs, ClusterCIDR: clusterCIDR, ExcludeCIDRs: pc.ExcludeCIDRs, MasqueradeAll: pc.MasqueradeAll,
+		NodeIPs: []netip.Addr{nodeIP}, DisableNodePorts: noNodePorts, ServiceCIDRs: []netip.Prefix{serviceCIDR.Masked()},
+		ClusterCIDR: clusterCIDR, ExcludeCIDRs: pc.ExcludeCIDRs, MasqueradeAll: pc.MasqueradeAll,
 		// One seed cluster-wide, so sh and maglev send a client to the same
 		// endpoint whichever node it enters by.
 		HashSeed: 0x666a6f72,

@@ -70,6 +70,7 @@ Start with 'fjord lab up' for a local multi-node cluster of network namespaces.`
 		newLabCommand(g),
 		newExecCommand(g),
 		newEchoCommand(g),
+		newIngressCommand(g),
 		newNetnsExecCommand(),
 		newVersionCommand(g),
 	)

@@ -4,10 +4,39 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/fjord-net/fjord/internal/objects"
 )
+
+// DemoObjects is the demo workload: the echo pods, a Service "echo" in front of them
+// (port 80 to the pods' 8080) and an Ingress that sends every HTTP request reaching
+// the lab's ingress to that Service.
+func DemoObjects(c Config) []objects.Object {
+	pathType := networkingv1.PathTypePrefix
+	class := "nginx"
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: "default"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "echo"}, Ports: []corev1.ServicePort{
+			{Name: "http", Port: 80, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP},
+			{Name: "udp-echo", Port: 9000, TargetPort: intstr.FromString("udp-echo"), Protocol: corev1.ProtocolUDP},
+		}},
+	}
+	ing := &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: "default"},
+		Spec: networkingv1.IngressSpec{
+			IngressClassName: &class,
+			Rules: []networkingv1.IngressRule{{IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
+				Paths: []networkingv1.HTTPIngressPath{{Path: "/", PathType: &pathType, Backend: networkingv1.IngressBackend{
+					Service: &networkingv1.IngressServiceBackend{Name: "echo", Port: networkingv1.ServiceBackendPort{Name: "http"}},
+				}}},
+			}}}},
+		},
+	}
+	return append(DemoPods(c), svc, ing)
+}
 
 // DemoPods returns the demo workload: one echo pod per node, labelled app=echo.
 func DemoPods(c Config) []objects.Object {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 	"text/tabwriter"
 
@@ -23,6 +24,7 @@ func Status(ctx context.Context, runRoot, name string, out io.Writer) error {
 		return fmt.Errorf("lab %q is not up ('fjord lab up' starts it)", name)
 	}
 	fmt.Fprintf(out, "lab %q: %d nodes, %s mode, underlay %v (MTU %d), host %v on %s\n", c.Name, c.Nodes, c.Mode, c.Subnet, c.UnderlayMTU, c.HostAddr(), c.HostLink())
+	fmt.Fprintf(out, "ingress: http://%v/ and https://%v/ (node n1; access log %s)\n", c.NodeAddr(1), c.NodeAddr(1), filepath.Join(c.LogDir(), "ingress-access.log"))
 	fmt.Fprintf(out, "store: %s (export FJORD_ETCD_ENDPOINTS=%s for other labs than the default)\n\n", etcdserver.SocketEndpoint(c.EtcdSocket()), etcdserver.SocketEndpoint(c.EtcdSocket()))
 	st, closeStore, err := c.waitStoreOnce(ctx)
 	if err != nil {
@@ -104,15 +106,22 @@ func printNext(out io.Writer, c Config) {
 	if c.Name != "lab" {
 		flag = " --name " + c.Name
 	}
-	fmt.Fprintf(out, `
-Try next:
-  fjord get nodes -o wide                  # nodes, pod CIDRs, vxlan MACs
-  fjord get pods -o wide                   # pods and their IPs
-  fjord exec echo-n1 -- ip route           # a pod's view of the network
-  fjord exec echo-n1 -- curl -s http://<IP of echo-n2>:8080/
-  fjord lab check%s                        # every pod fetches from every other pod
-  fjord lab status%s
-  fjord apply -f my-pod.yaml               # your own pods: set spec.nodeName to n1..n%d
-  fjord lab down%s                         # removes everything the lab created
-`, flag, flag, c.Nodes, flag)
+	tips := [][2]string{
+		{fmt.Sprintf("curl http://%v/", c.NodeAddr(1)), "through the ingress on n1 to the echo pods"},
+		{"fjord get nodes -o wide", "nodes, pod CIDRs, vxlan MACs"},
+		{"fjord get pods -o wide", "pods and their IPs"},
+		{"fjord get svc", "services and their cluster IPs"},
+		{"fjord exec echo-n1 -- ip route", "a pod's view of the network"},
+		{"fjord exec echo-n1 -- curl -s http://echo-IP-from-get-svc/", "a ClusterIP from inside a pod"},
+		{"fjord lab check" + flag, "every pod fetches from every other pod"},
+		{"fjord lab restart-agent --kill n1" + flag, "traffic does not notice"},
+		{"fjord apply -f my-pod.yaml", fmt.Sprintf("your own pods: spec.nodeName n1..n%d", c.Nodes)},
+		{"fjord lab down" + flag, "removes everything the lab created"},
+	}
+	fmt.Fprintln(out, "\nTry next:")
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	for _, t := range tips {
+		fmt.Fprintf(tw, "  %s\t# %s\n", t[0], t[1])
+	}
+	tw.Flush()
 }

@@ -120,6 +120,12 @@ func Up(ctx context.Context, c Config, out io.Writer) (err error) {
 	}); err != nil {
 		return err
 	}
+	if err := step(fmt.Sprintf("ingress on n1 (http://%v/, https://%v/)", c.NodeAddr(1), c.NodeAddr(1)), func() error {
+		_, err := c.spawn("ingress-n1", c.nodeNSPath(1), c.ingressArgs()...)
+		return err
+	}); err != nil {
+		return err
+	}
 	if err := step("pod runtimes", func() error {
 		for i := 1; i <= c.Nodes; i++ {
 			if _, err := c.spawn("kubelet-"+c.NodeName(i), c.nodeNSPath(i), c.kubeletArgs(i)...); err != nil {
@@ -131,8 +137,8 @@ func Up(ctx context.Context, c Config, out io.Writer) (err error) {
 		return err
 	}
 	if c.Demo {
-		if err := step("demo workload: one echo pod per node", func() error {
-			if _, err := st.Apply(ctx, DemoPods(c)); err != nil {
+		if err := step("demo workload: one echo pod per node, Service echo, Ingress echo", func() error {
+			if _, err := st.Apply(ctx, DemoObjects(c)); err != nil {
 				return err
 			}
 			return WaitPodsRunning(ctx, st, c.NodeNames())
@@ -169,6 +175,14 @@ func (c Config) agentArgs(i int) []string {
 		args = append(args, "--config", c.proxyConfigPath())
 	}
 	return args
+}
+
+// ingressArgs runs the ingress proxy on node 1, on the standard ports of that node's
+// address (which the host reaches through its lab link).
+func (c Config) ingressArgs() []string {
+	return []string{"ingress", "--http-addr", ":80", "--https-addr", ":443", "--metrics-addr", ":10254",
+		"--access-log", filepath.Join(c.LogDir(), "ingress-access.log"),
+		"--etcd-endpoints", etcdserver.SocketEndpoint(c.EtcdSocket())}
 }
 
 func (c Config) kubeletArgs(i int) []string {

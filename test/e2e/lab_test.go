@@ -139,6 +139,26 @@ func TestVXLANLab(t *testing.T) {
 		}
 	})
 
+	t.Run("the host reaches pods on every node through the ingress", func(t *testing.T) {
+		url := "http://198.18.60.11/"
+		seen := map[string]bool{}
+		eventually(t, "ingress answers from all three echo pods", func() bool {
+			out, err := exec.Command("curl", "-s", "--max-time", "2", url).CombinedOutput()
+			if err == nil {
+				for _, f := range strings.Fields(string(out)) {
+					if v, ok := strings.CutPrefix(f, "pod="); ok {
+						seen[v] = true
+					}
+				}
+			}
+			return len(seen) == 3
+		})
+		out, err := exec.Command("curl", "-sk", "--max-time", "2", "https://198.18.60.11/").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "pod=echo-") {
+			t.Fatalf("HTTPS through the ingress: %v %s", err, out)
+		}
+	})
+
 	t.Run("DF ping filling the pod MTU passes, one byte more fails", func(t *testing.T) {
 		dst := l.podIP("echo-n2")
 		// 1450 pod MTU - 20 IPv4 - 8 ICMP = 1422 bytes of payload.
