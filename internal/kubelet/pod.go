@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -53,7 +55,7 @@ func (k *Kubelet) ensurePod(ctx context.Context, p *corev1.Pod) {
 		var err error
 		if rec, err = k.createSandbox(ctx, rec); err != nil {
 			k.log.Error("pod sandbox failed", "pod", key, "err", err)
-			k.setStatus(ctx, p, rec, corev1.PodPending, err.Error())
+			k.setStatus(ctx, p, rec, corev1.PodPending, err.Error(), false)
 			go k.retryLater(ctx, p)
 			return
 		}
@@ -67,8 +69,40 @@ func (k *Kubelet) ensurePod(ctx context.Context, p *corev1.Pod) {
 	k.pods[key] = pr
 	k.mu.Unlock()
 	go k.supervise(pctx, p, pr)
-	k.setStatus(ctx, p, rec, corev1.PodRunning, "")
+	k.setStatus(ctx, p, rec, corev1.PodRunning, "", false)
 	k.log.Info("pod running", "pod", key, "ip", rec.IP)
+	go k.awaitReady(pctx, p, rec)
+}
+
+// awaitReady marks the pod Ready once every TCP port its container declares accepts a
+// connection (a default readiness probe): a Service sends traffic to a pod only after
+// its server listens, so a new endpoint never refuses a connection. The kubelet runs
+// in the node's namespace, where pod addresses are directly routed.
+func (k *Kubelet) awaitReady(ctx context.Context, p *corev1.Pod, rec sandboxRecord) {
+	var ports []int32
+	if len(p.Spec.Containers) > 0 {
+		for _, cp := range p.Spec.Containers[0].Ports {
+			if cp.Protocol == "" || cp.Protocol == corev1.ProtocolTCP {
+				ports = append(ports, cp.ContainerPort)
+			}
+		}
+	}
+	for _, port := range ports {
+		addr := net.JoinHostPort(rec.IP, strconv.Itoa(int(port)))
+		for {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				c.Close()
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	k.setStatus(ctx, p, rec, corev1.PodRunning, "", true)
 }
 
 // retryLater tries a failed pod again (for example before the agent wrote the CNI
@@ -190,7 +224,7 @@ func specHash(p *corev1.Pod) string {
 }
 
 // setStatus records phase, IPs and the netns annotation on the Pod.
-func (k *Kubelet) setStatus(ctx context.Context, p *corev1.Pod, rec sandboxRecord, phase corev1.PodPhase, msg string) {
+func (k *Kubelet) setStatus(ctx context.Context, p *corev1.Pod, rec sandboxRecord, phase corev1.PodPhase, msg string, isReady bool) {
 	kind, _ := k.store.Kinds().ByName("Pod")
 	hostIP := k.hostIP(ctx)
 	_, err := k.store.Update(ctx, kind, p.Namespace, p.Name, func(o objects.Object) (bool, error) {
@@ -200,7 +234,7 @@ func (k *Kubelet) setStatus(ctx context.Context, p *corev1.Pod, rec sandboxRecor
 		}
 		before, _ := json.Marshal(cur)
 		ready := corev1.ConditionFalse
-		if phase == corev1.PodRunning {
+		if isReady {
 			ready = corev1.ConditionTrue
 		}
 		cur.Status.Phase = phase

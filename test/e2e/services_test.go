@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -272,6 +274,98 @@ spec:
 			_, err := fjordlab.DialIn(l.podNS("web-n1"), "tcp", addr, 3*time.Second)
 			return errors.Is(err, syscall.ECONNREFUSED)
 		})
+	})
+
+	t.Run("restarting an agent keeps established connections and the table", func(t *testing.T) {
+		addr := l.svcIP("web-rr") + ":80"
+		conn, err := fjordlab.DialIn(l.podNS("web-n1"), "tcp", addr, 3*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		r := bufio.NewReader(conn)
+		get := func() error {
+			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+				return err
+			}
+			resp, err := http.ReadResponse(r, nil)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return err
+		}
+		if err := get(); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := l.inNode("n1", "nft", "list", "table", "ip", "fjord")
+		l.run("lab", "restart-agent", "--name", l.name, "--kill", "n1")
+		eventually(t, "n1 Ready again", func() bool {
+			o, _ := l.try("get", "nodes")
+			return strings.Count(o, " Ready ") == 3
+		})
+		if err := get(); err != nil {
+			t.Fatalf("the established connection broke across the agent restart: %v", err)
+		}
+		after, _ := l.inNode("n1", "nft", "list", "table", "ip", "fjord")
+		if strings.Count(before, "\n") != strings.Count(after, "\n") {
+			t.Fatalf("the restart changed the table (%d lines before, %d after)", strings.Count(before, "\n"), strings.Count(after, "\n"))
+		}
+	})
+
+	t.Run("scaling endpoints under traffic fails no connection", func(t *testing.T) {
+		addr := l.svcIP("web-rr") + ":80"
+		stop := make(chan struct{})
+		type result struct {
+			ok, failed int
+			errs       []string
+		}
+		done := make(chan result)
+		go func() {
+			var res result
+			for i := 0; i < 20000; i++ { // bounded; stopped much earlier
+				select {
+				case <-stop:
+					done <- res
+					return
+				default:
+				}
+				if _, err := l.fetch("web-n1", addr); err != nil {
+					res.failed++
+					if len(res.errs) < 5 {
+						res.errs = append(res.errs, err.Error())
+					}
+				} else {
+					res.ok++
+				}
+			}
+			done <- res
+		}()
+		// Scale up: a fourth pod joins and starts taking traffic.
+		l.apply(t, strings.ReplaceAll(strings.Split(webPods, "---")[1], "web-n2", "web-n4"))
+		for _, from := range []string{"web-n1", "web-n3"} {
+			l.waitServing(t, from, addr, 4)
+		}
+		// Scale down the way a rollout does: take web-n2 out of the Service first,
+		// wait until it gets no new connections, then delete it.
+		l.apply(t, strings.Replace(strings.Split(webPods, "---")[1], "app: web", "app: retired", 1))
+		// Every node's proxy must have dropped it, the client's (n1) included.
+		for _, from := range []string{"web-n1", "web-n3", "web-n4"} {
+			eventually(t, "web-n2 out of rotation as seen from "+from, func() bool {
+				c := l.counts(t, from, addr, 12)
+				return c["web-n2"] == 0 && len(c) == 3
+			})
+		}
+		l.run("delete", "pod", "web-n2")
+		time.Sleep(500 * time.Millisecond)
+		close(stop)
+		res := <-done
+		if res.failed > 0 || res.ok == 0 {
+			t.Fatalf("%d of %d requests failed while scaling: %v", res.failed, res.ok+res.failed, res.errs)
+		}
+		t.Logf("%d requests while scaling up and down, none failed", res.ok)
 	})
 
 	t.Run("UDP clients move on when their endpoint goes away", func(t *testing.T) {
