@@ -2,7 +2,7 @@
 // traffic between pods, restarts and deletes things, and checks that `lab down` leaves
 // nothing behind. It needs root; it is skipped in -short mode.
 //
-// Test labs use their own names and underlay subnets (198.18.60.0/24 and up), so they
+// Test labs use their own names and underlay subnets (198.18.160.0/24 and up), so they
 // never collide with a user's default lab. All traffic stays inside lab namespaces.
 package e2e
 
@@ -130,7 +130,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 func TestVXLANLab(t *testing.T) {
-	l := upLab(t, "e2evx", "198.18.60.0/24")
+	l := upLab(t, "e2evx", "198.18.160.0/24")
 
 	t.Run("every pod reaches every other pod", func(t *testing.T) {
 		out := l.run("lab", "check", "--name", l.name)
@@ -140,7 +140,7 @@ func TestVXLANLab(t *testing.T) {
 	})
 
 	t.Run("the host reaches pods on every node through the ingress", func(t *testing.T) {
-		url := "http://198.18.60.11/"
+		url := "http://198.18.160.11/"
 		seen := map[string]bool{}
 		eventually(t, "ingress answers from all three echo pods", func() bool {
 			out, err := exec.Command("curl", "-s", "--max-time", "2", url).CombinedOutput()
@@ -153,7 +153,7 @@ func TestVXLANLab(t *testing.T) {
 			}
 			return len(seen) == 3
 		})
-		out, err := exec.Command("curl", "-sk", "--max-time", "2", "https://198.18.60.11/").CombinedOutput()
+		out, err := exec.Command("curl", "-sk", "--max-time", "2", "https://198.18.160.11/").CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "pod=echo-") {
 			t.Fatalf("HTTPS through the ingress: %v %s", err, out)
 		}
@@ -219,7 +219,7 @@ func TestVXLANLab(t *testing.T) {
 }
 
 func TestRoutedLab(t *testing.T) {
-	l := upLab(t, "e2ert", "198.18.61.0/24", "--mode", "routed")
+	l := upLab(t, "e2ert", "198.18.161.0/24", "--mode", "routed")
 	out := l.run("lab", "check", "--name", l.name)
 	if strings.Count(out, " ok ") != 6 {
 		t.Fatalf("want 6 ok probes:\n%s", out)
@@ -230,13 +230,13 @@ func TestRoutedLab(t *testing.T) {
 		t.Fatalf("full 1500-byte ping in routed mode: %v\n%s", err, o)
 	}
 	r, _ := l.inNode("n1", "ip", "route")
-	if strings.Contains(r, "fjord.1") || !strings.Contains(r, "via 198.18.61.13 dev eth0") {
+	if strings.Contains(r, "fjord.1") || !strings.Contains(r, "via 198.18.161.13 dev eth0") {
 		t.Fatalf("routed mode must route via the peer's underlay address:\n%s", r)
 	}
 }
 
 func TestUserPodWithOwnCommand(t *testing.T) {
-	l := upLab(t, "e2eup", "198.18.62.0/24", "--nodes", "2")
+	l := upLab(t, "e2eup", "198.18.162.0/24", "--nodes", "2")
 	manifest := `apiVersion: v1
 kind: Pod
 metadata:
@@ -277,7 +277,7 @@ spec:
 
 func TestLabDownLeavesNothing(t *testing.T) {
 	requireRoot(t)
-	l := &lab{t: t, name: "e2edn", subnet: "198.18.63.0/24"}
+	l := &lab{t: t, name: "e2edn", subnet: "198.18.163.0/24"}
 	l.run("lab", "up", "--name", l.name, "--subnet", l.subnet, "--nodes", "2")
 	// Simulate a crash: kill -9 every lab process, then run down.
 	for _, pid := range labPIDs(l.name) {
@@ -293,7 +293,7 @@ func TestLabDownLeavesNothing(t *testing.T) {
 	if out, _ := exec.Command("ip", "-br", "link").CombinedOutput(); strings.Contains(string(out), "fjord-"+l.name) {
 		t.Errorf("links left:\n%s", out)
 	}
-	if out, _ := exec.Command("ip", "route").CombinedOutput(); strings.Contains(string(out), "198.18.63.") {
+	if out, _ := exec.Command("ip", "route").CombinedOutput(); strings.Contains(string(out), "198.18.163.") {
 		t.Errorf("routes left:\n%s", out)
 	}
 	if _, err := os.Stat("/run/fjord/" + l.name); !os.IsNotExist(err) {

@@ -142,7 +142,7 @@ func mustJSON(t *testing.T, s string, v any) {
 }
 
 func TestServicesLab(t *testing.T) {
-	l := upLab(t, "e2esv", "198.18.64.0/24", "--no-demo", "--proxy-config", "../../internal/proxy/config/testdata/kube-proxy-config.yaml")
+	l := upLab(t, "e2esv", "198.18.164.0/24", "--no-demo", "--proxy-config", "../../internal/proxy/config/testdata/kube-proxy-config.yaml")
 	l.apply(t, webPods+
 		service("web-rr", "rr", "")+
 		service("web-wrr", "wrr", "")+
@@ -259,7 +259,7 @@ spec:
 		}
 		mustJSON(t, l.run("get", "svc", "web-np", "-o", "json"), &s)
 		port := s.Spec.Ports[0].NodePort
-		for _, node := range []string{"198.18.64.11", "198.18.64.12", "198.18.64.13"} {
+		for _, node := range []string{"198.18.164.11", "198.18.164.12", "198.18.164.13"} {
 			url := fmt.Sprintf("http://%s:%d/", node, port)
 			eventually(t, "NodePort "+url, func() bool {
 				out, err := exec.Command("curl", "-s", "--max-time", "2", url).CombinedOutput()
