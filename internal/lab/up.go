@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/fjord-net/fjord/internal/etcdserver"
+	"github.com/fjord-net/fjord/internal/objects"
 	proxyconfig "github.com/fjord-net/fjord/internal/proxy/config"
 	"github.com/fjord-net/fjord/internal/store"
 )
@@ -138,7 +139,11 @@ func Up(ctx context.Context, c Config, out io.Writer) (err error) {
 	}
 	if c.Demo {
 		if err := step("demo workload: one echo pod per node, Service echo, Ingress echo", func() error {
-			if _, err := st.Apply(ctx, DemoObjects(c)); err != nil {
+			demo := DemoObjects(c)
+			if err := objects.Admit(demo...); err != nil {
+				return err
+			}
+			if _, err := st.Apply(ctx, demo); err != nil {
 				return err
 			}
 			return WaitPodsRunning(ctx, st, c.NodeNames())

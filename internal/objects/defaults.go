@@ -1,6 +1,7 @@
 package objects
 
 import (
+	"errors"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -94,4 +95,18 @@ func defaultService(s *corev1.ServiceSpec) {
 func externallyAccessible(s *corev1.ServiceSpec) bool {
 	return s.Type == corev1.ServiceTypeLoadBalancer || s.Type == corev1.ServiceTypeNodePort ||
 		(s.Type == corev1.ServiceTypeClusterIP && len(s.ExternalIPs) > 0)
+}
+
+// Admit prepares objects built in code (not decoded from a manifest) exactly as Decode
+// prepares manifests: apiserver defaults, then validation. The lab's demo workload goes
+// through it, so it is stored just like the same objects applied from YAML.
+func Admit(objs ...Object) error {
+	var errs []error
+	for _, o := range objs {
+		applyDefaults(o)
+		if err := Validate(o); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
