@@ -4,68 +4,32 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/fjord-net/fjord/internal/objects"
 	"github.com/fjord-net/fjord/internal/podnet"
 	"github.com/fjord-net/fjord/internal/store"
 )
 
-// watchNodes keeps a.peers equal to the Nodes in the store: List, then Watch from the
-// List's revision (no gap for a node to fall into), and List again after any watch
-// failure. On a store outage the map simply stops changing.
+// watchNodes keeps a.peers equal to the Nodes in the store through a store.Mirror
+// (List, then Watch from the list's revision, relist after failures). On a store
+// outage the mirror, and so the plan, simply stops changing. If this node's own Node
+// disappears, the agent stops: it does not re-register behind an operator's back.
 func (a *Agent) watchNodes(ctx context.Context, stop context.CancelCauseFunc) {
-	kind := a.nodeKind()
-	delay := 200 * time.Millisecond
-	for ctx.Err() == nil {
-		list, rev, err := a.deps.Store.List(ctx, kind, "")
-		if err == nil {
-			delay = 200 * time.Millisecond
-			peers := map[string]podnet.Peer{}
-			for _, o := range list {
-				p := peerOf(o.(*corev1.Node))
-				peers[p.Name] = p
-			}
-			if _, ok := peers[a.cfg.NodeName]; !ok {
-				stop(fmt.Errorf("node %s was deleted from the store; stopping (restart the agent to register again)", a.cfg.NodeName))
-				return
-			}
-			a.setPeers(peers, true)
-			err = a.follow(ctx, kind, rev, stop)
+	var m *store.Mirror
+	m = a.deps.Store.NewMirror(a.nodeKind(), "", a.log, func() {
+		peers := map[string]podnet.Peer{}
+		for _, o := range m.Objects() {
+			p := peerOf(o.(*corev1.Node))
+			peers[p.Name] = p
 		}
-		if ctx.Err() != nil {
+		if _, ok := peers[a.cfg.NodeName]; !ok {
+			stop(fmt.Errorf("node %s was deleted from the store; stopping (restart the agent to register again)", a.cfg.NodeName))
 			return
 		}
-		a.log.Warn("node watch interrupted; the data plane keeps its last state", "err", err, "retry", delay)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, 5*time.Second)
-	}
-}
-
-func (a *Agent) follow(ctx context.Context, kind objects.Kind, rev int64, stop context.CancelCauseFunc) error {
-	events, errc := a.deps.Store.Watch(ctx, kind, "", rev)
-	for ev := range events {
-		n := ev.Object.(*corev1.Node)
-		a.mu.Lock()
-		if ev.Type == store.Delete {
-			delete(a.peers, n.Name)
-		} else {
-			a.peers[n.Name] = peerOf(n)
-		}
-		a.mu.Unlock()
-		if ev.Type == store.Delete && n.Name == a.cfg.NodeName {
-			stop(fmt.Errorf("node %s was deleted from the store; stopping (restart the agent to register again)", n.Name))
-			return nil
-		}
-		a.poke()
-	}
-	return <-errc
+		a.setPeers(peers, true)
+	})
+	m.Run(ctx)
 }
 
 func (a *Agent) setPeers(p map[string]podnet.Peer, synced bool) {

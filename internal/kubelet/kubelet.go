@@ -17,8 +17,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/fjord-net/fjord/internal/objects"
 	"github.com/fjord-net/fjord/internal/store"
+	"github.com/fjord-net/fjord/internal/syncrunner"
 )
 
 // Config is the runtime's configuration for one node.
@@ -39,14 +39,20 @@ type Kubelet struct {
 
 	mu   sync.Mutex
 	pods map[string]*podRuntime // by namespace/name
+
+	// runner serialises every change to pods: syncs run on its goroutine only.
+	runner *syncrunner.Runner
 }
 
 // New builds a runtime.
 func New(cfg Config, s *store.Store, log *slog.Logger) *Kubelet {
-	return &Kubelet{cfg: cfg, store: s, log: log.With("node", cfg.NodeName), pods: map[string]*podRuntime{}}
+	return &Kubelet{cfg: cfg, store: s, log: log.With("node", cfg.NodeName), pods: map[string]*podRuntime{},
+		runner: syncrunner.New(0, 30*time.Second)}
 }
 
 // Run syncs pods until ctx ends; pods keep running if the runtime itself is stopped.
+// A store.Mirror keeps a copy of every Pod; each change kicks a coalesced sync of this
+// node's pods, and a periodic full pass restarts anything that failed.
 func (k *Kubelet) Run(ctx context.Context) error {
 	for _, d := range []string{k.sandboxDir(), k.logDir(), k.cacheDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -54,54 +60,22 @@ func (k *Kubelet) Run(ctx context.Context) error {
 		}
 	}
 	kind, _ := k.store.Kinds().ByName("Pod")
-	delay := 200 * time.Millisecond
-	for ctx.Err() == nil {
-		list, rev, err := k.store.List(ctx, kind, "")
-		if err == nil {
-			delay = 200 * time.Millisecond
-			want := map[string]*corev1.Pod{}
-			for _, o := range list {
-				if p := o.(*corev1.Pod); p.Spec.NodeName == k.cfg.NodeName {
-					want[podKey(p)] = p
-				}
+	pods := k.store.NewMirror(kind, "", k.log, k.runner.Kick)
+	go pods.Run(ctx)
+	k.runner.Run(ctx, func(bool) error {
+		if !pods.Synced() {
+			return nil
+		}
+		want := map[string]*corev1.Pod{}
+		for _, o := range pods.Objects() {
+			if p := o.(*corev1.Pod); p.Spec.NodeName == k.cfg.NodeName {
+				want[podKey(p)] = p
 			}
-			k.syncAll(ctx, want)
-			err = k.follow(ctx, kind, rev)
 		}
-		if ctx.Err() != nil {
-			break
-		}
-		k.log.Warn("pod watch interrupted", "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, 5*time.Second)
-	}
+		k.syncAll(ctx, want)
+		return nil
+	})
 	return nil
-}
-
-func (k *Kubelet) follow(ctx context.Context, kind objects.Kind, rev int64) error {
-	events, errc := k.store.Watch(ctx, kind, "", rev)
-	for ev := range events {
-		p := ev.Object.(*corev1.Pod)
-		if p.Spec.NodeName != k.cfg.NodeName {
-			// A pod moved away from this node is as good as deleted here.
-			k.mu.Lock()
-			_, ours := k.pods[podKey(p)]
-			k.mu.Unlock()
-			if ours {
-				k.stopPod(ctx, podKey(p))
-			}
-			continue
-		}
-		if ev.Type == store.Delete {
-			k.stopPod(ctx, podKey(p))
-		} else {
-			k.ensurePod(ctx, p)
-		}
-	}
-	return <-errc
 }
 
 // syncAll makes the running set equal to want, including sandboxes left by a previous

@@ -105,21 +105,13 @@ func (k *Kubelet) awaitReady(ctx context.Context, p *corev1.Pod, rec sandboxReco
 	k.setStatus(ctx, p, rec, corev1.PodRunning, "", true)
 }
 
-// retryLater tries a failed pod again (for example before the agent wrote the CNI
-// config), unless it was deleted or changed meanwhile.
-func (k *Kubelet) retryLater(ctx context.Context, p *corev1.Pod) {
+// retryLater asks for another sync soon, for a pod that failed (for example before
+// the agent wrote the CNI config). The sync itself runs on the runner's goroutine.
+func (k *Kubelet) retryLater(ctx context.Context, _ *corev1.Pod) {
 	select {
 	case <-ctx.Done():
-		return
 	case <-time.After(2 * time.Second):
-	}
-	kind, _ := k.store.Kinds().ByName("Pod")
-	o, err := k.store.Get(ctx, kind, p.Namespace, p.Name)
-	if err != nil {
-		return
-	}
-	if cur := o.(*corev1.Pod); cur.UID == p.UID && cur.Spec.NodeName == k.cfg.NodeName {
-		k.ensurePod(ctx, cur)
+		k.runner.Kick()
 	}
 }
 
