@@ -5,7 +5,6 @@ import (
 	"net/netip"
 
 	"github.com/containernetworking/cni/pkg/skel"
-	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/fjord-net/fjord/internal/ipam"
 	"github.com/fjord-net/fjord/internal/ipam/diskstore"
@@ -15,26 +14,12 @@ import (
 // print the result. Any failure undoes every step already taken, so a failed ADD
 // leaves no interface and no allocation behind.
 func (p *Plugin) Add(args *skel.CmdArgs) error {
-	conf, terr := ParseConfig(args.StdinData)
-	if terr != nil {
-		return terr
-	}
-	if terr := validateIDs(args); terr != nil {
-		return terr
-	}
-	podNS, terr := openNetns(args.Netns)
-	if terr != nil {
-		return terr
-	}
-	defer podNS.Close()
-	node, terr := readNode(conf)
-	if terr != nil {
-		return terr
-	}
-	prev, err := prevResult(conf)
+	inv, err := prepare(args)
 	if err != nil {
-		return errorf(types.ErrDecodingFailure, "prevResult: %v", err)
+		return err
 	}
+	defer inv.podNS.Close()
+	conf, podNS, node, prev := inv.conf, inv.podNS, inv.node, inv.prev
 	k, err := openKernel(podNS)
 	if err != nil {
 		return kernelError("opening netlink", err)

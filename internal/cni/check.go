@@ -16,26 +16,12 @@ import (
 // prevResult the runtime cached, the pod interface (address, routes, MTU) and the
 // host veth (address, route, MTU). A difference is ErrCheckFailed naming it.
 func (p *Plugin) Check(args *skel.CmdArgs) error {
-	conf, terr := ParseConfig(args.StdinData)
-	if terr != nil {
-		return terr
-	}
-	if terr := validateIDs(args); terr != nil {
-		return terr
-	}
-	podNS, terr := openNetns(args.Netns)
-	if terr != nil {
-		return terr
-	}
-	defer podNS.Close()
-	node, terr := readNode(conf)
-	if terr != nil {
-		return terr
-	}
-	prev, err := prevResult(conf)
+	inv, err := prepare(args)
 	if err != nil {
-		return errorf(types.ErrDecodingFailure, "prevResult: %v", err)
+		return err
 	}
+	defer inv.podNS.Close()
+	conf, podNS, node, prev := inv.conf, inv.podNS, inv.node, inv.prev
 	if prev == nil {
 		return errorf(types.ErrInvalidNetworkConfig, "prevResult: required for CHECK")
 	}
