@@ -226,9 +226,6 @@ func runServiceProxy(ctx context.Context, st *store.Store, pc *proxyconfig.Confi
 	if err != nil {
 		return err
 	}
-	if err := claimServiceRange(serviceCIDR); err != nil {
-		return err
-	}
 	clusterCIDR := ac.ClusterCIDR
 	if len(pc.ClusterCIDR) > 0 {
 		clusterCIDR = pc.ClusterCIDR[0]
@@ -254,8 +251,17 @@ func runServiceProxy(ctx context.Context, st *store.Store, pc *proxyconfig.Confi
 	defer ct.Close()
 	userspace := l4.New(l4.Options{Logger: log.With("component", "l4-proxy")})
 	defer userspace.Close()
+	claimed := false
 	dp := svcproxy.DataplaneFunc(func(m servicemap.Map, full bool) error {
 		stats, err := proxier.Sync(m, full)
+		if err == nil && !claimed {
+			// Only now that DNAT and the drop rules are in place may service IPs become
+			// local; earlier, a node-local listener (the ingress on :80) would answer
+			// traffic meant for a service.
+			if err = claimServiceRange(serviceCIDR); err == nil {
+				claimed = true
+			}
+		}
 		if err == nil && (full || stats.ServicePorts > 0) {
 			log.Debug("services synced", "full", stats.Full, "servicePorts", stats.ServicePorts)
 		}

@@ -185,7 +185,10 @@ func (c Config) agentArgs(i int) []string {
 // ingressArgs runs the ingress proxy on node 1, on the standard ports of that node's
 // address (which the host reaches through its lab link).
 func (c Config) ingressArgs() []string {
-	return []string{"ingress", "--http-addr", ":80", "--https-addr", ":443", "--metrics-addr", ":10254",
+	// Bound to the node's address, not the wildcard: service IPs are local on nodes,
+	// and must never reach a node-local listener.
+	addr := c.NodeAddr(1).String()
+	return []string{"ingress", "--http-addr", addr + ":80", "--https-addr", addr + ":443", "--metrics-addr", addr + ":10254",
 		"--access-log", filepath.Join(c.LogDir(), "ingress-access.log"),
 		"--etcd-endpoints", etcdserver.SocketEndpoint(c.EtcdSocket())}
 }
