@@ -413,3 +413,27 @@ spec:
 		}
 	})
 }
+
+// TestFlushedTableIsRepaired: someone flushes fjord's table; the next full resync
+// (syncPeriod) puts it back, without restarting anything.
+func TestFlushedTableIsRepaired(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "kp.yaml")
+	if err := os.WriteFile(cfg, []byte("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: nftables\nnftables:\n  syncPeriod: 2s\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := upLab(t, "e2edr", "198.18.165.0/24", "--nodes", "2", "--proxy-config", cfg)
+	addr := l.svcIP("echo") + ":80"
+	viaService := func() bool {
+		line, err := fjordlab.HTTPGetIn(l.podNS("echo-n1"), addr, "/")
+		// Served through DNAT, the echo pod sees the client pod's own address.
+		return err == nil && strings.Contains(line, "client="+l.podIP("echo-n1")+":") || strings.Contains(line, "pod=echo-n1")
+	}
+	eventually(t, "service reachable", viaService)
+	if out, err := l.inNode("n1", "nft", "flush", "table", "ip", "fjord"); err != nil {
+		t.Fatalf("flush: %v %s", err, out)
+	}
+	eventually(t, "rules back after a resync", func() bool {
+		out, _ := l.inNode("n1", "nft", "list", "table", "ip", "fjord")
+		return strings.Contains(out, "dnat to") && viaService()
+	})
+}
