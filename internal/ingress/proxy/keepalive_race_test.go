@@ -131,8 +131,9 @@ func TestKeepaliveRaceNo5xx(t *testing.T) {
 	}{
 		// net/http backends with a 100ms keep-alive idle timeout.
 		{"idle100ms", 100 * time.Millisecond, 5 * time.Millisecond, 100, 200, 0, 0, false},
-		// The 1s idle timeout, fewer requests to stay within time.
-		{"idle1s", time.Second, 20 * time.Millisecond, 200, 10, 0, 0, false},
+		// The case: a 1s upstream idle timeout and 20,000 requests with
+		// random gaps around 1s (500 workers x 40, about 40 s).
+		{"idle1s", time.Second, 20 * time.Millisecond, 500, 40, 0, 0, false},
 		// A quarter of the requests on reused connections hit the race.
 		{"forced", 2 * time.Millisecond, 2 * time.Millisecond, 50, 400, 0.25, 0, false},
 		// The same with upstream connections retired every 3 requests.
