@@ -2,7 +2,7 @@
 GO      ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: build deps lab lab-down test test-unit fuzz bench-net clean
+.PHONY: build deps lab lab-down test test-unit fuzz bench-net bench-services bench-ingress clean
 
 build:
 	$(GO) build -o bin/fjord ./cmd/fjord
@@ -38,6 +38,18 @@ fuzz:
 # CNI ADD latency against the reference plugins, agent memory. Writes docs/benchmarks.md.
 bench-net: deps build
 	$(GO) run ./bench/net -fjord bin/fjord
+
+# Service proxy at 10 to 30,000 services against kube-proxy (nftables and iptables
+# modes): connect time, programming time, change latency, memory. kube-proxy and
+# kube-apiserver binaries are taken from KUBE_BIN (see docs/benchmarks.md for how they
+# are built outside this module); without them only fjord is measured.
+KUBE_BIN ?= /work/kbuild/bin
+bench-services: deps build
+	$(GO) run ./bench/services -fjord bin/fjord -kube-bin $(KUBE_BIN)
+
+# Ingress proxy against nginx and HAProxy (Debian packages), wrk with keep-alive.
+bench-ingress: deps build
+	$(GO) run ./bench/ingress -fjord bin/fjord
 
 clean:
 	rm -rf bin
