@@ -115,15 +115,31 @@ func latMs(s *sample, d time.Duration) float64 {
 	return float64(d) / 1e6
 }
 
-// stat collects one field over a target's samples at one connection count.
+// stat collects one field over a target's samples at one connection count:
+// the runs that other work on the machine left alone (see disturbed) if
+// there are at least two, else all of them.
 func (t *target) stat(c int, f func(*sample) float64) []float64 {
-	var v []float64
+	v, _ := t.statN(c, f)
+	return v
+}
+
+// statN is stat, and whether it had to fall back to disturbed runs.
+func (t *target) statN(c int, f func(*sample) float64) (v []float64, fellBack bool) {
+	var quiet, all []float64
 	for _, s := range t.Samples {
-		if x := f(s); s.Conns == c && !math.IsNaN(x) {
-			v = append(v, x)
+		x := f(s)
+		if s.Conns != c || math.IsNaN(x) {
+			continue
+		}
+		all = append(all, x)
+		if s.Others <= disturbed {
+			quiet = append(quiet, x)
 		}
 	}
-	return v
+	if len(quiet) >= 2 {
+		return quiet, false
+	}
+	return all, len(quiet) < len(all)
 }
 
 func (t *target) med(c int, f func(*sample) float64) float64 { return median(t.stat(c, f)) }
@@ -203,7 +219,7 @@ func (r *results) markdown(doc string) string {
 		r.Seed.KeepAlive, r.Seed.KeepAliveReqs, r.Seed.UpKeepalive, r.Seed.UpKeepaliveTimeout, r.Seed.UpKARqs)
 	p("- **HAProxy:** the equivalent `haproxy.cfg`: `timeout http-keep-alive %ds`, `http-reuse always` (nginx's pool semantics: any idle upstream connection serves any request), `pool-max-conn %d` per server (≈ the %d idle connections), `timeout connect 5s`, `timeout server 60s`, `retries 3` with `option redispatch`, the same request headers, and a `log-format` in the seed's shape to stdout, which is a file. HAProxy has no `keep-alive-requests`: it never closes a client connection after N requests, nginx and fjord do every %d (wrk reconnects).\n",
 		r.Seed.KeepAlive, (r.Seed.UpKeepalive+r.Backends-1)/max(r.Backends, 1), r.Seed.UpKeepalive, r.Seed.KeepAliveReqs)
-	p("- **Load:** `wrk -t %d -c N -d %ds --latency -H 'Host: %s'` with keep-alive (wrk's default), N = %s; the `-c 1` run is the one-connection latency run. p50/p99 are wrk's latency distribution of that run (closed loop: each connection sends its next request when the answer arrives). After a discarded warm-up (`-c 16`) per target, %d rounds each run every target at every N once; within a round and N the order of the targets rotates and every other round reverses. Tables show medians over the rounds; ratios are ratios of medians. **direct** is wrk to one backend, no proxy: the ceiling for this client and backend on this machine.\n",
+	p("- **Load:** `wrk -t %d -c N -d %ds --latency -H 'Host: %s'` with keep-alive (wrk's default), N = %s; the `-c 1` run is the one-connection latency run. p50/p99 are wrk's latency distribution of that run (closed loop: each connection sends its next request when the answer arrives). After a discarded warm-up (`-c 16`) per target, %d rounds each run every target at every N once; within a round and N the order of the targets rotates and every other round reverses. Tables show medians over the rounds (leaving out runs disturbed by other work, see below); ratios are ratios of medians. **direct** is wrk to one backend, no proxy: the ceiling for this client and backend on this machine.\n",
 		r.Threads, int(r.Dur.Seconds()), host, joinInts(r.Conns), r.Rounds)
 	p("- Access logs are counted and emptied after every run (lines vs. requests below); the temp directory with every config and log is removed at the end.\n")
 	for _, note := range r.Notes {
@@ -222,7 +238,7 @@ func (r *results) markdown(doc string) string {
 		p("![requests/s and p99 latency against connections, fjord, nginx, HAProxy, direct](%s)\n\n", rel)
 	}
 
-	p("### Throughput (requests/s, median of %d rounds)\n\n", r.Rounds)
+	p("### Throughput (requests/s, median over %d rounds)\n\n", r.Rounds)
 	p("| Connections | direct | fjord | nginx | HAProxy | **fjord ÷ nginx** | fjord ÷ HAProxy |\n|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, c := range r.Conns {
 		p("| %d | %s | %s | %s | %s | **%s** | %s |\n", c, rpsCell(d, c), rpsCell(f, c), rpsCell(n, c), rpsCell(h, c),
@@ -230,7 +246,7 @@ func (r *results) markdown(doc string) string {
 	}
 	p("\nRatios above 1× mean fjord serves more requests per second.\n\n")
 
-	p("### Latency (ms, p50 / p99 of each run, median of %d rounds)\n\n", r.Rounds)
+	p("### Latency (ms, p50 / p99 of each run, median over %d rounds)\n\n", r.Rounds)
 	p("| Connections | direct | fjord | nginx | HAProxy | **fjord ÷ nginx** p50 / p99 | fjord ÷ HAProxy p50 / p99 |\n|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, c := range r.Conns {
 		p("| %d | %s | %s | %s | %s | **%s / %s** | %s / %s |\n", c, latCell(d, c), latCell(f, c), latCell(n, c), latCell(h, c),
@@ -439,7 +455,19 @@ func (r *results) othersNote() string {
 	if n == 0 {
 		return line + "; no run was disturbed by more than " + fmt.Sprintf("%.2f", disturbed) + " CPU."
 	}
-	line += fmt.Sprintf("; %d of %d runs had more than %.2f CPU of it (marked † in the list of every run), mostly %s. Such runs lose throughput and gain tail latency whichever proxy they measure; the rotation spreads them over the targets, and the CPU cost per request is hardly affected.", n, len(all), disturbed, strings.Join(top, ", "))
+	line += fmt.Sprintf("; %d of %d runs had more than %.2f CPU of it (marked † in the list of every run), mostly %s. Such runs lose throughput and gain tail latency whichever proxy they measure, so the tables leave them out wherever at least two undisturbed runs remain for the cell", n, len(all), disturbed, strings.Join(top, ", "))
+	var fb []string
+	for _, t := range r.Targets {
+		for _, c := range r.Conns {
+			if _, f := t.statN(c, fRPS); f {
+				fb = append(fb, fmt.Sprintf("%s at -c %d", t.label(), c))
+			}
+		}
+	}
+	if len(fb) > 0 {
+		line += " (not so for " + strings.Join(fb, ", ") + ", where all runs count)"
+	}
+	line += "; the CPU cost per request is hardly affected either way."
 	if median(all) > disturbed {
 		line += " **With this much other work the absolute numbers and the p99s are unreliable; rerun on a quiet machine.**"
 	}
@@ -506,8 +534,17 @@ func (r *results) verdict() []string {
 			return "does **not** beat"
 		}
 		lo, hi := pairedRange(f, n, c, fRPS)
-		out = append(out, fmt.Sprintf("`-c %d`: fjord %s nginx on throughput (%.2f×; round by round %.2f–%.2f×) and %s it on latency (p50 %.2f×, p99 %.2f×).",
-			c, word(tr > 1), tr, lo, hi, word(p50 < 1 && p99 < 1), p50, p99))
+		lat := fmt.Sprintf("beats it on latency (p50 %.2f×, p99 %.2f×)", p50, p99)
+		switch {
+		case p50 >= 1 && p99 >= 1:
+			lat = fmt.Sprintf("does **not** beat it on latency (p50 %.2f×, p99 %.2f×)", p50, p99)
+		case p50 >= 1:
+			lat = fmt.Sprintf("is slower at the median (p50 %.2f×) but has the shorter tail (p99 %.2f×)", p50, p99)
+		case p99 >= 1:
+			lat = fmt.Sprintf("is faster at the median (p50 %.2f×) but has the longer tail (p99 %.2f×)", p50, p99)
+		}
+		out = append(out, fmt.Sprintf("`-c %d`: fjord %s nginx on throughput (%.2f×; round by round %.2f–%.2f×) and %s.",
+			c, word(tr > 1), tr, lo, hi, lat))
 	}
 	overall := "**The target is met**: fjord beats nginx on both throughput and latency at every connection count measured."
 	if tpWin < all || latWin < all {
@@ -529,7 +566,30 @@ func (r *results) verdict() []string {
 		cpu = append(cpu, fmt.Sprintf("%.1f vs %.1f µs at -c %d", medOf(f, c, fCPU), medOf(n, c, fCPU), c))
 	}
 	if len(cpu) > 0 {
-		out = append(out, "CPU per request, fjord vs nginx: "+strings.Join(cpu, ", ")+". With the proxy CPU saturated, throughput is roughly the inverse of this cost, so it is the number to bring down.")
+		line := "CPU per request, fjord vs nginx: " + strings.Join(cpu, ", ") + ". With the proxy CPU saturated, throughput is roughly the inverse of this cost, so it is the number to bring down."
+		c := r.Conns[len(r.Conns)-1]
+		if slices.Contains(r.Conns, 64) {
+			c = 64
+		}
+		fk, nk := medOf(f, c, fSys), medOf(n, c, fSys)
+		fu, nu := medOf(f, c, fCPU)-fk, medOf(n, c, fCPU)-nk
+		line += fmt.Sprintf(" Split at -c %d: in the kernel fjord spends %.1f µs per request against nginx's %.1f, in user space %.1f against %.1f (%.1f×)", c, fk, nk, fu, nu, fu/nu)
+		var fs, ns *sysCount
+		for _, sc := range r.Syscalls {
+			switch sc.Target {
+			case f.label():
+				fs = sc
+			case n.label():
+				ns = sc
+			}
+		}
+		if fs != nil && ns != nil {
+			line += fmt.Sprintf("; both make about the same number of system calls per request (%.1f and %.1f)", fs.PerReq, ns.PerReq)
+		}
+		if fu/nu > 2 && fk/nk < 1.6 {
+			line += ": the gap is mostly the user-space work per request (net/http parsing and writing on both sides, httputil.ReverseProxy, the transport's per-connection goroutines, allocation and GC; see the profile below)"
+		}
+		out = append(out, line+".")
 	}
 	out = append(out, "Absolute numbers move with the machine's load (shared, 2 CPUs); the ratios come from runs interleaved in time and are the figures to compare between versions.")
 	return out
