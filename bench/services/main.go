@@ -1,0 +1,1166 @@
+// Command bench-services measures fjord's service proxy against real kube-proxy, in
+// nftables and in iptables mode, on the same Services and EndpointSlices, at several
+// numbers of services (default 10, 1,000, 10,000 and 30,000, each with 3 endpoints):
+//
+//   - first-packet round trip: TCP connect time from a client pod to random
+//     ClusterIP:port, p50/p99, the three proxies interleaved batch by batch;
+//   - time to program every service from scratch (the proxy starts with all objects
+//     present and an empty ruleset; done when connects to the last-created service and
+//     to a sample of others succeed), and time for one EndpointSlice change to reach
+//     the kernel (until the new endpoint answers);
+//   - the proxy's resident memory with all services.
+//
+// fjord runs as a one-node lab (`fjord lab up`: agent, client pod and echo pods on n1);
+// kube-proxy runs against a real kube-apiserver (binaries from -kube-bin, built
+// outside this module; the kube-proxy columns are skipped with a note if they are
+// absent) in namespaces wired like the lab's pods. It rewrites its section of
+// docs/benchmarks.md (between the bench-services markers) and docs/bench-services.png.
+//
+// It must run as root; traffic stays inside the namespaces it creates, every wait is
+// bounded, and everything it creates is removed on exit, failure or signal.
+//
+//	make build && go run ./bench/services -fjord bin/fjord
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+var (
+	flagFjord        = flag.String("fjord", "bin/fjord", "the fjord binary (copied for the run, so a rebuild cannot change it mid-run)")
+	flagKubeBin      = flag.String("kube-bin", "/work/kbuild/bin", "directory with kube-apiserver and kube-proxy (built outside this module)")
+	flagSizes        = flag.String("sizes", "10,1000,10000,30000", "numbers of services, ascending")
+	flagRounds       = flag.Int("rounds", 3, "cold starts per proxy and size (one only when the first took longer than -repeat-limit)")
+	flagRepeatLimit  = flag.Duration("repeat-limit", 60*time.Second, "a cold start longer than this is not repeated at that size")
+	flagConnects     = flag.Int("connects", 1000, "measured connects per proxy and size")
+	flagChanges      = flag.Int("changes", 4, "EndpointSlice change pairs per proxy and size (each pair: to a new endpoint and back)")
+	flagSetupTimeout = flag.Duration("setup-timeout", 10*time.Minute, "longest wait for a proxy to program all services")
+	flagChangeTO     = flag.Duration("change-timeout", 150*time.Second, "longest wait for one change to reach the kernel")
+	flagBudget       = flag.Duration("budget", 42*time.Minute, "soft limit: no new size (or repeated cold start) starts after this")
+	flagTimeout      = flag.Duration("timeout", 75*time.Minute, "hard limit for the whole run")
+	flagProxyConfig  = flag.String("proxy-config", "", "KubeProxyConfiguration for fjord's agents (default: none, i.e. kube-proxy's defaults)")
+	flagDoc          = flag.String("doc", "docs/benchmarks.md", "document whose bench-services section is rewritten (\"\" = none)")
+	flagPlot         = flag.String("plot", "docs/bench-services.png", "PNG plot of connect time against services (\"\" = none)")
+	flagLogs         = flag.String("logs", "", "copy the proxies' logs here before cleaning up (default: not kept)")
+	flagLabName      = flag.String("lab", "bsvc", "fjord lab name")
+	flagSubnet       = flag.String("subnet", "198.18.60.0/24", "fjord lab underlay subnet")
+	flagSeed         = flag.Uint64("seed", 1, "seed for the random choice of services")
+	flagIdle         = flag.Duration("idle", 60*time.Second, "window for the idle CPU of each proxy at 10,000 services and more (a third of it below)")
+)
+
+const (
+	beginMark = "<!-- bench-services:begin -->"
+	endMark   = "<!-- bench-services:end -->"
+)
+
+var echoNames = []string{"a", "b", "c", "d"} // a, b, c serve every service; d is the changed-to endpoint
+
+// system is one proxy under test.
+type system struct {
+	Key, Name string
+	worker    func() *nsWorker
+	stop      func() error
+	flush     func(context.Context) error
+	start     func(context.Context) (int, error)
+	pid       func() int
+	setSlice  func(context.Context, int, []netip.Addr) error
+	logPath   func() string
+	backends  func(...string) []netip.Addr // by echo name
+	Skipped   string                       // why it is not measured at all
+	Res       map[int]*sizeResult
+	broken    string // a failure that ends its measurements at larger sizes too
+}
+
+type sizeResult struct {
+	Cold, ColdCPU     []float64 // s
+	ColdPhase         []float64 // s from process start to its log mark (see logMark)
+	ColdFail          string
+	Connect           []float64 // µs
+	ConnectFails      int
+	ConnectErr        string
+	Change, ChangeAck []float64 // ms
+	ChangeFails       int
+	ChangeErr         string
+	ChangesCapped     bool           // fewer changes measured: they were too slow
+	RSS, HWM          float64        // MiB
+	IdleCPU           float64        // CPU seconds per second, all services programmed, nothing changing
+	IdleWindow        float64        // s
+	IdleChildren      map[string]int // command lines of children seen in the idle window, by samples
+	IdleSamples       int
+	Skipped           string // not measured at this size, and why
+}
+
+func (s *system) res(n int) *sizeResult {
+	if s.Res[n] == nil {
+		s.Res[n] = &sizeResult{}
+	}
+	return s.Res[n]
+}
+
+func (s *system) usable(n int) bool {
+	return s.Skipped == "" && s.Res[n] != nil && s.Res[n].Skipped == "" && s.Res[n].ColdFail == "" && len(s.Res[n].Cold) > 0
+}
+
+// bench holds the run's state, so cleanup knows what to undo.
+type bench struct {
+	fjord   string // absolute path of the run's copy
+	repo    string
+	tmp     string
+	log     io.Writer
+	start   time.Time
+	mu      sync.Mutex
+	procs   []*proc
+	fj      *fjordSide
+	kube    *kubeSide
+	systems []*system
+	have    int // services written to both stores
+	res     *results
+	frozen  map[int]bool // process groups stopped with SIGSTOP, to continue on cleanup
+}
+
+func main() {
+	flag.Parse()
+	os.Exit(run())
+}
+
+func run() (code int) {
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "bench-services: must run as root (it creates network namespaces)")
+		return 2
+	}
+	sizes, err := parseSizes(*flagSizes)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench-services: -sizes:", err)
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *flagTimeout)
+	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+
+	b := &bench{log: os.Stderr, start: time.Now()}
+	src, err := filepath.Abs(*flagFjord)
+	if err == nil {
+		_, err = os.Stat(src)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench-services: fjord binary: %v (run make build first)\n", err)
+		return 2
+	}
+	for _, tool := range []string{"ip", "nft"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			fmt.Fprintf(os.Stderr, "bench-services: %s not found (apt-get install iproute2 nftables)\n", tool)
+			return 2
+		}
+	}
+	// One run at a time: a run removes what an earlier, killed run left behind, which
+	// must never be a live run's namespaces and processes.
+	lock, err := os.OpenFile("/run/fjord-bench-services.lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err == nil {
+		err = unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench-services: another run is active (lock /run/fjord-bench-services.lock): %v\n", err)
+		return 2
+	}
+	defer func() { _ = os.Remove(lock.Name()); _ = lock.Close() }()
+	b.repo = filepath.Dir(filepath.Dir(src))
+	if b.tmp, err = os.MkdirTemp("", "fjord-bench-services-"); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-services:", err)
+		return 1
+	}
+	// The lab runs this copy (and the fjord-cni next to it): someone else's `make
+	// build` cannot swap binaries mid-run.
+	b.fjord = filepath.Join(b.tmp, "bin", "fjord")
+	if err := copyFile(src, b.fjord); err == nil {
+		err = copyFile(filepath.Join(filepath.Dir(src), "fjord-cni"), filepath.Join(b.tmp, "bin", "fjord-cni"))
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench-services: copying the fjord binaries:", err)
+		return 1
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "bench-services: panic: %v\n", r)
+			code = 1
+		}
+		b.cleanup()
+	}()
+	b.res = &results{Start: time.Now().UTC(), Machine: machineInfo(b.repo), Sizes: sizes}
+	if err := b.do(ctx, sizes); err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%v)", err, context.Cause(ctx))
+		}
+		fmt.Fprintln(os.Stderr, "bench-services: FAILED:", err)
+		return 1
+	}
+	b.res.End = time.Now().UTC()
+	b.res.Machine.LoadEnd = loadavg()
+	b.res.Systems = b.systems
+	b.res.ApplyNote, b.res.MaxBatch = b.fj.tooLarge, b.fj.maxBatch
+	if *flagPlot != "" {
+		if err := b.plot(ctx, *flagPlot); err != nil {
+			b.logf("WARNING: no plot: %v", err)
+			b.res.PlotNote = err.Error()
+		} else {
+			b.res.Plot = *flagPlot
+		}
+	}
+	report := b.res.markdown()
+	fmt.Println(report)
+	if *flagDoc != "" {
+		if err := writeSection(*flagDoc, report); err != nil {
+			fmt.Fprintln(os.Stderr, "bench-services: writing document:", err)
+			return 1
+		}
+		b.logf("wrote %s", *flagDoc)
+	}
+	return 0
+}
+
+func parseSizes(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(strings.ReplaceAll(f, "_", "")))
+		if err != nil || n < 1 || n > 60000 {
+			return nil, fmt.Errorf("%q: want numbers from 1 to 60000", f)
+		}
+		if len(out) > 0 && n <= out[len(out)-1] {
+			return nil, errors.New("sizes must be ascending")
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func (b *bench) logf(format string, a ...any) {
+	fmt.Fprintf(b.log, "[%s %5.0fs] "+format+"\n", append([]any{time.Now().Format("15:04:05"), time.Since(b.start).Seconds()}, a...)...)
+}
+
+func (b *bench) do(ctx context.Context, sizes []int) error {
+	b.removeLeftovers()
+	b.fj = &fjordSide{b: b, name: *flagLabName, subnet: *flagSubnet}
+	if err := b.fj.up(ctx); err != nil {
+		return fmt.Errorf("fjord lab: %w", err)
+	}
+	fj := b.fj
+	b.systems = append(b.systems, &system{
+		Key: "fjord", Name: "fjord",
+		worker: func() *nsWorker { return fj.worker },
+		stop:   fj.stopAgent, flush: fj.flush, start: fj.startAgent, pid: fj.agentPID,
+		setSlice: func(ctx context.Context, i int, eps []netip.Addr) error {
+			return fj.apply(ctx, [][]byte{mustJSON(sliceJSON(i, eps))})
+		},
+		logPath: fj.agentLog,
+		backends: func(names ...string) []netip.Addr {
+			var ps []pod
+			for _, n := range names {
+				ps = append(ps, fj.echo[n])
+			}
+			return addrs(ps...)
+		},
+		Res: map[int]*sizeResult{},
+	})
+	if why := kubeAvailable(*flagKubeBin); why != "" {
+		b.logf("kube-proxy columns skipped: %s", why)
+		b.res.KubeNote = why
+		for _, key := range []string{"nft", "ipt"} {
+			b.systems = append(b.systems, &system{Key: key, Name: kubeName(key), Skipped: why, Res: map[int]*sizeResult{}})
+		}
+	} else {
+		b.kube = &kubeSide{b: b, bin: *flagKubeBin}
+		if err := b.kube.up(ctx, fj); err != nil {
+			return fmt.Errorf("kube side: %w", err)
+		}
+		b.res.KubeVersion = b.kube.version
+		for _, n := range b.kube.nodes {
+			n := n
+			b.systems = append(b.systems, &system{
+				Key: n.Key, Name: kubeName(n.Key),
+				worker: func() *nsWorker { return n.worker },
+				stop:   n.stopProxy, flush: n.flush,
+				start:    func(context.Context) (int, error) { return n.startProxy() },
+				pid:      n.proxyPID,
+				setSlice: b.kube.setSlice,
+				logPath:  func() string { return filepath.Join(b.tmp, "kube-proxy-"+n.Key+".log") },
+				backends: func(names ...string) []netip.Addr { return b.systems[0].backends(names...) },
+				Res:      map[int]*sizeResult{},
+			})
+		}
+	}
+	for si, n := range sizes {
+		if si > 0 && time.Since(b.start) > *flagBudget {
+			b.logf("budget of %s spent: sizes from %d on are skipped", *flagBudget, n)
+			b.res.Skipped = append(b.res.Skipped, sizes[si:]...)
+			b.res.Sizes = sizes[:si]
+			break
+		}
+		if err := b.measureSize(ctx, n); err != nil {
+			return fmt.Errorf("%d services: %w", n, err)
+		}
+	}
+	return nil
+}
+
+func kubeName(key string) string {
+	if key == "nft" {
+		return "kube-proxy nftables"
+	}
+	return "kube-proxy iptables"
+}
+
+func (b *bench) active() []*system {
+	var out []*system
+	for _, s := range b.systems {
+		if s.Skipped == "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func rotate[T any](v []T, r int) []T {
+	if len(v) == 0 {
+		return nil
+	}
+	r %= len(v)
+	return append(slices.Clone(v[r:]), v[:r]...)
+}
+
+// measureSize grows both stores to n services, then measures every proxy at n.
+func (b *bench) measureSize(ctx context.Context, n int) error {
+	for _, s := range b.active() {
+		if s.broken != "" {
+			s.res(n).Skipped = s.broken
+		}
+		if err := s.stop(); err != nil {
+			return err
+		}
+	}
+	if err := b.grow(ctx, n); err != nil {
+		return err
+	}
+	// Cold starts, the proxies in turn; the order rotates with the round.
+	for r := 0; r < *flagRounds; r++ {
+		for _, s := range rotate(b.active(), r) {
+			res := s.res(n)
+			if res.Skipped != "" || res.ColdFail != "" {
+				continue
+			}
+			if r > 0 {
+				if len(res.Cold) == 0 || res.Cold[0] > flagRepeatLimit.Seconds() {
+					continue
+				}
+				if time.Since(b.start)+time.Duration(2*res.Cold[0]*float64(time.Second)) > *flagBudget {
+					b.logf("%s: no repeated cold start at %d services (the time budget is nearly spent)", s.Name, n)
+					continue
+				}
+				// Stop it and empty its ruleset before starting again.
+				if err := s.stop(); err != nil {
+					return err
+				}
+			}
+			if err := b.coldStart(ctx, s, n); err != nil {
+				return err
+			}
+		}
+	}
+	time.Sleep(2 * time.Second)
+	if err := b.idle(ctx, n); err != nil {
+		return err
+	}
+	if err := b.connects(ctx, n); err != nil {
+		return err
+	}
+	if err := b.changes(ctx, n); err != nil {
+		return err
+	}
+	for _, s := range b.active() {
+		if !s.usable(n) {
+			continue
+		}
+		res := s.res(n)
+		pid := s.pid()
+		res.RSS, res.HWM = procStatus(pid, "VmRSS"), procStatus(pid, "VmHWM")
+		b.logf("%-20s n=%-6d RSS %.1f MiB (peak %.1f MiB)", s.Name, n, res.RSS, res.HWM)
+	}
+	return nil
+}
+
+// grow writes services [have, n) and their slices to fjord's store and to
+// kube-apiserver, the two in parallel. The proxies are stopped meanwhile.
+func (b *bench) grow(ctx context.Context, n int) error {
+	if n <= b.have {
+		return nil
+	}
+	abc := b.systems[0].backends("a", "b", "c")
+	var fjDocs [][]byte
+	var kDocs []kubeDoc
+	for i := b.have; i < n; i++ {
+		svc, sl := mustJSON(serviceJSON(i)), mustJSON(sliceJSON(i, abc))
+		fjDocs = append(fjDocs, svc, sl)
+		kDocs = append(kDocs,
+			kubeDoc{"/api/v1/namespaces/default/services", svc},
+			kubeDoc{"/apis/discovery.k8s.io/v1/namespaces/default/endpointslices", sl})
+	}
+	b.logf("writing services %d..%d (and their EndpointSlices) to both stores", b.have, n-1)
+	var wg sync.WaitGroup
+	var fErr, kErr error
+	var fDur, kDur time.Duration
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.Now()
+		fErr = b.fj.apply(ctx, fjDocs)
+		fDur = time.Since(t)
+	}()
+	if b.kube != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.Now()
+			kErr = b.kube.create(ctx, kDocs)
+			kDur = time.Since(t)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(fErr, kErr); err != nil {
+		return err
+	}
+	b.logf("written: fjord store %.1f s, kube-apiserver %.1f s (%d objects each)", fDur.Seconds(), kDur.Seconds(), len(fjDocs))
+	b.res.Writes = append(b.res.Writes, writeRow{From: b.have, To: n, Objects: len(fjDocs), Fjord: fDur.Seconds(), Kube: kDur.Seconds()})
+	b.have = n
+	return nil
+}
+
+// coldStart empties the proxy's ruleset, starts it with all n services in its store,
+// and times it from its process start to the moment the last-created service answers
+// (and a sample of others does too).
+func (b *bench) coldStart(ctx context.Context, s *system, n int) error {
+	res := s.res(n)
+	if err := s.stop(); err != nil {
+		return err
+	}
+	// The other proxies are frozen meanwhile: each programs with the machine to itself.
+	thaw := b.freezeAllBut(s)
+	defer thaw()
+	if err := s.flush(ctx); err != nil {
+		return fmt.Errorf("%s: emptying its ruleset: %w", s.Name, err)
+	}
+	pid, err := s.start(ctx)
+	if err != nil {
+		return err
+	}
+	startBoot, err := procStartBoot(pid)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(*flagSetupTimeout)
+	alive := func() error {
+		if !pidAlive(pid) {
+			return fmt.Errorf("%s exited; see its log %s", s.Name, s.logPath())
+		}
+		return nil
+	}
+	w := s.worker()
+	rng := rand.New(rand.NewPCG(*flagSeed, uint64(n)))
+	sample := []int{0}
+	for i := 0; i < 8 && n > 1; i++ {
+		sample = append(sample, rng.IntN(n))
+	}
+	var ready time.Time
+	for ready.IsZero() {
+		got, err := w.waitServing(ctx, serviceAddr(n-1), deadline, alive)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			res.ColdFail = err.Error()
+			if errors.Is(err, errTimeout) {
+				res.ColdFail = fmt.Sprintf("not serving after %s", flagSetupTimeout.Round(time.Second))
+				s.broken = fmt.Sprintf("timed out at %d services", n)
+			} else {
+				s.broken = fmt.Sprintf("failed at %d services", n)
+			}
+			b.logf("%-20s n=%-6d cold start FAILED: %v", s.Name, n, err)
+			_ = s.stop() // do not let it compete for the CPUs any longer
+			return nil
+		}
+		ready = got
+		for _, i := range sample {
+			if _, err := w.connectTime(serviceAddr(i), time.Second); err != nil {
+				ready = time.Time{}
+				break
+			}
+		}
+		if ready.IsZero() {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	boot := boottime() - time.Since(ready).Seconds()
+	secs := boot - startBoot
+	cpu := treeCPU(pid)
+	res.Cold, res.ColdCPU = append(res.Cold, secs), append(res.ColdCPU, cpu)
+	// Where the time went, from the proxy's own log: the moment it had started its
+	// service proxy (fjord) or had every object in its informers (kube-proxy).
+	wallStart := time.Now().Add(-time.Duration((boottime() - startBoot) * float64(time.Second)))
+	phase := "?"
+	if t, ok := logMark(s.Key, s.logPath(), wallStart); ok {
+		res.ColdPhase = append(res.ColdPhase, t.Sub(wallStart).Seconds())
+		phase = fmt.Sprintf("%.2f s", t.Sub(wallStart).Seconds())
+	}
+	b.logf("%-20s n=%-6d cold start %7.2f s  (CPU %.2f s, pid %d; log mark after %s)", s.Name, n, secs, cpu, pid, phase)
+	return nil
+}
+
+// logMark finds, in a proxy's log, the first line after start that says it has what
+// it needs to program: fjord's "service proxy" (the proxy starts; it lists the store
+// next), kube-proxy's last "Caches are synced" for service and endpoint slice config.
+func logMark(key, path string, start time.Time) (time.Time, bool) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return time.Time{}, false
+	}
+	start = start.Add(-50 * time.Millisecond) // the log's clock and /proc's ticks
+	var marks []time.Time
+	for _, line := range strings.Split(string(data), "\n") {
+		var t time.Time
+		if key == "fjord" {
+			if !strings.Contains(line, `msg="service proxy"`) {
+				continue
+			}
+			v, ok := strings.CutPrefix(line, "time=")
+			if !ok || len(v) < 20 {
+				continue
+			}
+			if t, err = time.Parse(time.RFC3339Nano, strings.Fields(v)[0]); err != nil {
+				continue
+			}
+		} else {
+			if !strings.Contains(line, `"Caches are synced" controller="service config"`) &&
+				!strings.Contains(line, `"Caches are synced" controller="endpoint slice config"`) {
+				continue
+			}
+			f := strings.Fields(line) // I1125 19:01:37.123902 pid file] ...
+			if len(f) < 2 || len(f[0]) != 5 {
+				continue
+			}
+			tt, err := time.Parse("0102 15:04:05.000000", f[0][1:]+" "+f[1])
+			if err != nil {
+				continue
+			}
+			t = time.Date(start.Year(), tt.Month(), tt.Day(), tt.Hour(), tt.Minute(), tt.Second(), tt.Nanosecond(), time.Local)
+		}
+		if t.After(start) {
+			marks = append(marks, t)
+		}
+	}
+	if len(marks) == 0 {
+		return time.Time{}, false
+	}
+	if key == "fjord" {
+		return marks[0], true
+	}
+	if len(marks) < 2 {
+		return time.Time{}, false
+	}
+	return marks[1], true // both informers
+}
+
+// connects times TCP connects to random services through every proxy, interleaved
+// in batches; every proxy gets the same services in the same order.
+func (b *bench) connects(ctx context.Context, n int) error {
+	var sys []*system
+	for _, s := range b.active() {
+		if s.usable(n) {
+			sys = append(sys, s)
+		}
+	}
+	if len(sys) == 0 {
+		return nil
+	}
+	rng := rand.New(rand.NewPCG(*flagSeed+1, uint64(n)))
+	targets := make([]int, *flagConnects)
+	for i := range targets {
+		targets[i] = rng.IntN(n)
+	}
+	// Warm-up, not counted: caches, ARP, the first conntrack entries.
+	for _, s := range sys {
+		for i := 0; i < 20; i++ {
+			_, _ = s.worker().connectTime(serviceAddr(rng.IntN(n)), time.Second)
+		}
+	}
+	// Small batches with a pause after each round, so the measurement spans seconds and
+	// a burst of load elsewhere on the machine hits every proxy alike.
+	const batch = 10
+	for bi := 0; bi*batch < len(targets); bi++ {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		time.Sleep(10 * time.Millisecond)
+		part := targets[bi*batch : min((bi+1)*batch, len(targets))]
+		for _, s := range rotate(sys, bi) {
+			res := s.res(n)
+			w := s.worker()
+			for _, i := range part {
+				d, err := w.connectTime(serviceAddr(i), time.Second)
+				if err != nil {
+					res.ConnectFails++
+					res.ConnectErr = fmt.Sprintf("%s: %v", serviceAddr(i), err)
+					continue
+				}
+				res.Connect = append(res.Connect, float64(d.Nanoseconds())/1e3)
+			}
+		}
+	}
+	for _, s := range sys {
+		res := s.res(n)
+		b.logf("%-20s n=%-6d connect p50 %7.1f µs  p99 %7.1f µs  (%d ok, %d failed)", s.Name, n,
+			quantile(res.Connect, 0.5), pct(res.Connect, 99), len(res.Connect), res.ConnectFails)
+	}
+	return nil
+}
+
+// changes points one service's EndpointSlice at echo-d alone and times until d answers
+// through the proxy, then back to a, b, c until one of them answers. fjord is measured
+// with both kube-proxies frozen; the two kube-proxies share kube-apiserver, so one
+// write reaches both and they are measured together, on the same write, with fjord
+// frozen. Every write comes at least 1.1 s after the previous one to the same store,
+// so minSyncPeriod (1 s by default, for fjord and kube-proxy) never holds a change back.
+func (b *bench) changes(ctx context.Context, n int) error {
+	var groups [][]*system
+	var kube []*system
+	for _, s := range b.active() {
+		if !s.usable(n) {
+			continue
+		}
+		if s.Key == "fjord" {
+			groups = append(groups, []*system{s})
+		} else {
+			kube = append(kube, s)
+		}
+	}
+	if len(kube) > 0 {
+		groups = append(groups, kube)
+	}
+	if len(groups) == 0 {
+		return nil
+	}
+	rng := rand.New(rand.NewPCG(*flagSeed+2, uint64(n)))
+	last := map[string]time.Time{}
+	for c := 0; c < *flagChanges; c++ {
+		svc := rng.IntN(n)
+		seenD := map[*system]bool{}
+		for _, toD := range []bool{true, false} {
+			for _, g := range rotate(groups, c) {
+				// A proxy whose changes take over 20 s (or are not seen) gives two
+				// samples per size at most: the run has a time budget.
+				var measure []*system
+				for _, s := range g {
+					r := s.res(n)
+					slow := r.ChangeFails > 0 || maxOf(r.Change) > 20000
+					if toD && slow && len(r.Change)+r.ChangeFails >= 2 {
+						if c > 0 && !r.ChangesCapped {
+							r.ChangesCapped = true
+							b.logf("%-20s n=%-6d no more changes measured at this size (slow)", s.Name, n)
+						}
+						continue
+					}
+					// "Back to a, b, c" only means something if "to d" was seen.
+					if !toD && !seenD[s] {
+						continue
+					}
+					measure = append(measure, s)
+				}
+				if len(measure) == 0 {
+					if !toD {
+						// Restore the slice anyway, unmeasured.
+						if err := g[0].setSlice(ctx, svc, g[0].backends("a", "b", "c")); err != nil {
+							return err
+						}
+					}
+					continue
+				}
+				seen, err := b.change(ctx, n, g, measure, svc, toD, last)
+				if err != nil {
+					return err
+				}
+				for s, ok := range seen {
+					if toD {
+						seenD[s] = ok
+					}
+				}
+			}
+		}
+	}
+	for _, g := range groups {
+		for _, s := range g {
+			res := s.res(n)
+			b.logf("%-20s n=%-6d change median %7.1f ms (min %.1f, max %.1f; write ack median %.1f ms; %d not seen)", s.Name, n,
+				quantile(res.Change, 0.5), minOf(res.Change), maxOf(res.Change), quantile(res.ChangeAck, 0.5), res.ChangeFails)
+		}
+	}
+	return nil
+}
+
+// change makes one write (to the store g shares) and times until every proxy of g
+// serves it.
+func (b *bench) change(ctx context.Context, n int, g, measure []*system, svc int, toD bool, last map[string]time.Time) (map[*system]bool, error) {
+	thaw := b.freezeAllBut(g...)
+	defer thaw()
+	store := g[0].Key
+	if wait := time.Until(last[store].Add(1100 * time.Millisecond)); wait > 0 {
+		time.Sleep(wait)
+	}
+	eps, want := g[0].backends("d"), []string{"echo-d"}
+	if !toD {
+		eps, want = g[0].backends("a", "b", "c"), []string{"echo-a", "echo-b", "echo-c"}
+	}
+	t0 := time.Now()
+	if err := g[0].setSlice(ctx, svc, eps); err != nil {
+		return nil, fmt.Errorf("changing %s: %w", serviceName(svc), err)
+	}
+	acked := time.Now()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	seenBy := map[*system]bool{}
+	for _, s := range measure {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := s.res(n)
+			deadline := acked.Add(*flagChangeTO)
+			var seen time.Time
+			var lastErr error
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				id, err := s.worker().httpIdentity(serviceAddr(svc), time.Second)
+				if err == nil && slices.Contains(want, id) {
+					seen = time.Now()
+					break
+				}
+				if err != nil {
+					lastErr = err
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			if seen.IsZero() {
+				mu.Lock()
+				defer mu.Unlock()
+				res.ChangeFails++
+				res.ChangeErr = fmt.Sprintf("%s not answered by %v within %s (last error %v)", serviceName(svc), want, *flagChangeTO, lastErr)
+				b.logf("%-20s n=%-6d change NOT SEEN: %s", s.Name, n, res.ChangeErr)
+				return
+			}
+			res.Change = append(res.Change, float64(seen.Sub(acked).Microseconds())/1e3)
+			res.ChangeAck = append(res.ChangeAck, float64(acked.Sub(t0).Microseconds())/1e3)
+			mu.Lock()
+			seenBy[s] = true
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	last[store] = time.Now()
+	return seenBy, ctx.Err()
+}
+
+// idle measures each proxy's CPU use (its process and its children) over a window in
+// which nothing changes: the cost of periodic resyncs with all services programmed.
+// All proxies run; the window is the same for all.
+func (b *bench) idle(ctx context.Context, n int) error {
+	var sys []*system
+	for _, s := range b.active() {
+		if s.usable(n) && s.pid() != 0 {
+			sys = append(sys, s)
+		}
+	}
+	if len(sys) == 0 {
+		return nil
+	}
+	win := *flagIdle
+	if n < 10000 {
+		win /= 3
+	}
+	start := map[string]float64{}
+	for _, s := range sys {
+		start[s.Key] = treeCPU(s.pid())
+	}
+	t0 := time.Now()
+	// Sample what the proxies run meanwhile (nft, iptables-restore, ...).
+	samples := 0
+	children := map[string]map[string]int{}
+	for time.Since(t0) < win {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+		samples++
+		for _, s := range sys {
+			if children[s.Key] == nil {
+				children[s.Key] = map[string]int{}
+			}
+			seen := map[string]bool{}
+			for _, c := range descendants(s.pid()) {
+				if !seen[c] {
+					children[s.Key][c]++
+					seen[c] = true
+				}
+			}
+		}
+	}
+	secs := time.Since(t0).Seconds()
+	for _, s := range sys {
+		res := s.res(n)
+		res.IdleCPU, res.IdleWindow = (treeCPU(s.pid())-start[s.Key])/secs, secs
+		res.IdleChildren, res.IdleSamples = children[s.Key], samples
+		b.logf("%-20s n=%-6d idle CPU %.3f s/s over %.0f s", s.Name, n, res.IdleCPU, secs)
+	}
+	return nil
+}
+
+// freezeAllBut stops (SIGSTOP) the process groups of every running proxy not in keep,
+// so they do not compete for the CPUs; the returned function continues them.
+func (b *bench) freezeAllBut(keep ...*system) func() {
+	var groups []int
+	for _, s := range b.active() {
+		if slices.Contains(keep, s) || s.pid() == 0 {
+			continue
+		}
+		pgid, err := syscall.Getpgid(s.pid())
+		if err != nil || pgid <= 1 || pgid == syscall.Getpgrp() {
+			continue
+		}
+		if syscall.Kill(-pgid, syscall.SIGSTOP) == nil {
+			groups = append(groups, pgid)
+			b.mu.Lock()
+			if b.frozen == nil {
+				b.frozen = map[int]bool{}
+			}
+			b.frozen[pgid] = true
+			b.mu.Unlock()
+		}
+	}
+	return func() {
+		for _, g := range groups {
+			_ = syscall.Kill(-g, syscall.SIGCONT)
+			b.mu.Lock()
+			delete(b.frozen, g)
+			b.mu.Unlock()
+		}
+	}
+}
+
+// removeLeftovers clears what a killed earlier run may have left: its processes
+// (found by this benchmark's marker), its namespaces, and its lab.
+func (b *bench) removeLeftovers() {
+	forEachProc(func(pid int, env []string) {
+		if slices.Contains(env, markerEnv+"=1") {
+			b.logf("stopping leftover process %d from an earlier run", pid)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	entries, _ := os.ReadDir("/run/netns")
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), kubePrefix+"-") {
+			b.logf("removing leftover namespace %s", e.Name())
+			_, _ = runCmd(context.Background(), 30*time.Second, os.Environ(), "ip", "netns", "del", e.Name())
+		}
+	}
+}
+
+// cleanup undoes everything, on success, failure, panic and signal.
+func (b *bench) cleanup() {
+	b.mu.Lock()
+	for g := range b.frozen {
+		_ = syscall.Kill(-g, syscall.SIGCONT)
+	}
+	b.frozen = nil
+	b.mu.Unlock()
+	if *flagLogs != "" {
+		b.keepLogs(*flagLogs)
+	}
+	if b.kube != nil {
+		b.kube.down()
+	}
+	b.mu.Lock()
+	procs := slices.Clone(b.procs)
+	b.mu.Unlock()
+	for _, p := range procs {
+		p.stop(3 * time.Second)
+	}
+	if b.fj != nil && (b.fj.labIsUp || b.fj.present()) {
+		b.fj.down()
+	}
+	_ = os.RemoveAll(b.tmp)
+	if b.fj != nil && b.fj.present() {
+		b.logf("WARNING: lab %s still present after cleanup; run: fjord lab down --name %s", b.fj.name, b.fj.name)
+	}
+	entries, _ := os.ReadDir("/run/netns")
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), kubePrefix+"-") {
+			b.logf("WARNING: namespace %s still present after cleanup", e.Name())
+		}
+	}
+	b.logf("cleaned up")
+}
+
+func (b *bench) keepLogs(dir string) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.logf("WARNING: -logs: %v", err)
+		return
+	}
+	var files []string
+	if m, _ := filepath.Glob(filepath.Join(b.tmp, "*.log")); m != nil {
+		files = append(files, m...)
+	}
+	if b.fj != nil {
+		if m, _ := filepath.Glob(filepath.Join(b.fj.stateDir(), "logs", "*.log")); m != nil {
+			files = append(files, m...)
+		}
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		if strings.HasPrefix(f, runRoot) {
+			name = "lab-" + name
+		}
+		if err := copyFile(f, filepath.Join(dir, name)); err != nil {
+			b.logf("WARNING: keeping %s: %v", f, err)
+		}
+	}
+	b.logf("logs kept in %s", dir)
+}
+
+// ---------------------------------------------------------------------------------
+// Commands, files and /proc
+
+// runCmd runs a command with a time limit and returns its stdout; errors carry stderr.
+func runCmd(ctx context.Context, limit time.Duration, env []string, name string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = env
+	cmd.WaitDelay = 2 * time.Second
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if len(msg) > 2000 {
+			msg = msg[:2000] + "…"
+		}
+		return []byte(stdout.String()), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, msg)
+	}
+	return []byte(stdout.String()), nil
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, fi.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+const clockTicks = 100 // CLK_TCK on Linux
+
+// procStat returns the fields of /proc/PID/stat after the command name.
+func procStat(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(s[i+1:])
+}
+
+// procStartBoot is the process's start, in seconds since boot (CLOCK_BOOTTIME).
+func procStartBoot(pid int) (float64, error) {
+	f := procStat(pid)
+	if len(f) < 20 {
+		return 0, fmt.Errorf("process %d: cannot read its start time", pid)
+	}
+	t, err := strconv.ParseFloat(f[19], 64) // field 22: starttime
+	return t / clockTicks, err
+}
+
+// descendants returns the command lines of a process's live descendants.
+func descendants(pid int) []string {
+	children := map[int][]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if f := procStat(p); len(f) > 2 {
+			if pp, err := strconv.Atoi(f[1]); err == nil {
+				children[pp] = append(children[pp], p)
+			}
+		}
+	}
+	var out []string
+	var walk func(int)
+	walk = func(p int) {
+		for _, c := range children[p] {
+			if cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", c)); err == nil && len(cmd) > 0 {
+				out = append(out, strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " ")))
+			}
+			walk(c)
+		}
+	}
+	walk(pid)
+	return out
+}
+
+// treeCPU is user+system time of the process, its waited-for children, and its live
+// descendants (an `nft` or `iptables-restore` still running or exiting), in seconds.
+func treeCPU(pid int) float64 {
+	children := map[int][]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if f := procStat(p); len(f) > 2 {
+			if pp, err := strconv.Atoi(f[1]); err == nil {
+				children[pp] = append(children[pp], p)
+			}
+		}
+	}
+	var sum float64
+	seen := map[int]bool{}
+	var walk func(int)
+	walk = func(p int) {
+		if seen[p] {
+			return
+		}
+		seen[p] = true
+		f := procStat(p)
+		if len(f) < 15 {
+			return
+		}
+		for _, k := range []int{11, 12, 13, 14} { // fields 14-17: utime stime cutime cstime
+			v, _ := strconv.ParseFloat(f[k], 64)
+			sum += v / clockTicks
+		}
+		for _, c := range children[p] {
+			walk(c)
+		}
+	}
+	walk(pid)
+	return sum
+}
+
+func boottime() float64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
+	return float64(ts.Sec) + float64(ts.Nsec)/1e9
+}
+
+// procStatus returns a /proc/PID/status field in MiB (NaN if absent).
+func procStatus(pid int, field string) float64 {
+	if pid == 0 {
+		return math.NaN()
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return math.NaN()
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			if f := strings.Fields(v); len(f) >= 1 {
+				kb, _ := strconv.ParseFloat(f[0], 64)
+				return kb / 1024
+			}
+		}
+	}
+	return math.NaN()
+}
+
+// ---------------------------------------------------------------------------------
+// Statistics
+
+// quantile interpolates linearly between order statistics (type 7).
+func quantile(v []float64, q float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	h := q * float64(len(s)-1)
+	lo := int(math.Floor(h))
+	if lo+1 >= len(s) {
+		return s[len(s)-1]
+	}
+	return s[lo] + (h-float64(lo))*(s[lo+1]-s[lo])
+}
+
+// pct is the nearest-rank percentile (p99 of 400 samples = the 396th smallest).
+func pct(v []float64, p float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	k := int(math.Ceil(p/100*float64(len(s)))) - 1
+	return s[max(k, 0)]
+}
+
+func minOf(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	return slices.Min(v)
+}
+
+func maxOf(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	return slices.Max(v)
+}
