@@ -24,6 +24,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -60,6 +61,7 @@ var (
 	flagProxyConfig  = flag.String("proxy-config", "", "KubeProxyConfiguration for fjord's agents (default: none, i.e. kube-proxy's defaults)")
 	flagDoc          = flag.String("doc", "docs/benchmarks.md", "document whose bench-services section is rewritten (\"\" = none)")
 	flagPlot         = flag.String("plot", "docs/bench-services.png", "PNG plot of connect time against services (\"\" = none)")
+	flagRaw          = flag.String("raw", "", "write every sample as JSON to this file (default: none)")
 	flagLogs         = flag.String("logs", "", "copy the proxies' logs here before cleaning up (default: not kept)")
 	flagLabName      = flag.String("lab", "bsvc", "fjord lab name")
 	flagSubnet       = flag.String("subnet", "198.18.60.0/24", "fjord lab underlay subnet")
@@ -223,6 +225,11 @@ func run() (code int) {
 			b.res.PlotNote = err.Error()
 		} else {
 			b.res.Plot = *flagPlot
+		}
+	}
+	if *flagRaw != "" {
+		if data, err := json.MarshalIndent(b.res, "", " "); err != nil || os.WriteFile(*flagRaw, data, 0o644) != nil {
+			b.logf("WARNING: -raw %s not written", *flagRaw)
 		}
 	}
 	report := b.res.markdown()
