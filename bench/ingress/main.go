@@ -30,6 +30,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -67,6 +68,8 @@ var (
 	flagSeed     = flag.String("seed", "internal/ingress/nginxconf/testdata/nginx-configuration.yaml", "the seed's ConfigMap (a copy of shared/fixtures/nginx-configuration.yaml): fjord reads it from the store, nginx's and HAProxy's configs are rendered from it")
 	flagStrace   = flag.Bool("strace", true, "count each proxy's system calls per request with strace -c (after the measured runs)")
 	flagQuiet    = flag.Duration("quiet-wait", 2*time.Minute, "before measuring, wait up to this long for other processes to use less than 0.2 CPU")
+	flagJSON     = flag.String("json", "", "also save every measurement to this JSON file")
+	flagRender   = flag.String("render", "", "measure nothing: rewrite the section and the plot from a -json file of an earlier run")
 	flagKeep     = flag.Bool("keep", false, "keep the temp directory (configs, logs) for debugging")
 
 	// Internal roles: the program re-executes itself as a backend or as the
@@ -145,6 +148,9 @@ func run() (code int) {
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
+	if *flagRender != "" {
+		return renderSaved(ctx, *flagRender)
+	}
 
 	b := &bench{log: os.Stderr}
 	if err := b.parseFlags(); err != nil {
@@ -181,13 +187,50 @@ func run() (code int) {
 	res.Machine.LoadEnd = loadavg()
 	res.Notes = b.notes
 	res.Runner = b.runner
+	if *flagJSON != "" {
+		bs, err := json.MarshalIndent(res, "", " ")
+		if err == nil {
+			err = os.WriteFile(*flagJSON, bs, 0o644)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench-ingress: -json:", err)
+			return 1
+		}
+		b.logf("wrote %s", *flagJSON)
+	}
+	return output(ctx, res, b.tmp)
+}
+
+// renderSaved rewrites the section and the plot from a saved -json file.
+func renderSaved(ctx context.Context, path string) int {
+	bs, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench-ingress:", err)
+		return 1
+	}
+	res := &results{}
+	if err := json.Unmarshal(bs, res); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-ingress:", path, err)
+		return 1
+	}
+	tmp, err := os.MkdirTemp("", "fjord-bench-ingress-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench-ingress:", err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	return output(ctx, res, tmp)
+}
+
+// output writes the plot, prints the section and rewrites it in the document.
+func output(ctx context.Context, res *results, tmp string) int {
 	if *flagPlot != "" {
-		if err := res.plot(ctx, *flagPlot, b.tmp); err != nil {
+		if err := res.plot(ctx, *flagPlot, tmp); err != nil {
 			fmt.Fprintln(os.Stderr, "bench-ingress: plot:", err)
 			return 1
 		}
 		res.PlotPath = *flagPlot
-		b.logf("wrote %s", *flagPlot)
+		fmt.Fprintf(os.Stderr, "bench-ingress: wrote %s\n", *flagPlot)
 	}
 	report := res.markdown(*flagDoc)
 	fmt.Println(report)
@@ -196,7 +239,7 @@ func run() (code int) {
 			fmt.Fprintln(os.Stderr, "bench-ingress: writing document:", err)
 			return 1
 		}
-		b.logf("wrote %s", *flagDoc)
+		fmt.Fprintf(os.Stderr, "bench-ingress: wrote %s\n", *flagDoc)
 	}
 	return 0
 }

@@ -401,22 +401,33 @@ func (r *results) markdown(doc string) string {
 // at c: the spread of the comparison itself, with the machine's drift
 // between rounds taken out.
 func pairedRange(a, b *target, c int, f func(*sample) float64) (lo, hi float64) {
-	lo, hi = math.Inf(1), math.Inf(-1)
-	for _, x := range a.Samples {
-		if x.Conns != c {
-			continue
-		}
-		for _, y := range b.Samples {
-			if y.Conns == c && y.Round == x.Round && f(y) != 0 {
-				r := f(x) / f(y)
-				lo, hi = math.Min(lo, r), math.Max(hi, r)
+	ratios := func(quietOnly bool) []float64 {
+		var out []float64
+		for _, x := range a.Samples {
+			if x.Conns != c || (quietOnly && x.Others > disturbed) {
+				continue
+			}
+			for _, y := range b.Samples {
+				if y.Conns != c || y.Round != x.Round || (quietOnly && y.Others > disturbed) {
+					continue
+				}
+				if fx, fy := f(x), f(y); fy != 0 && !math.IsNaN(fx) && !math.IsNaN(fy) {
+					out = append(out, fx/fy)
+				}
 			}
 		}
+		return out
 	}
-	if math.IsInf(lo, 0) {
+	// Rounds in which other work disturbed either run say more about that
+	// work than about the proxies: leave them out if any pair remains.
+	v := ratios(true)
+	if len(v) == 0 {
+		v = ratios(false)
+	}
+	if len(v) == 0 {
 		return math.NaN(), math.NaN()
 	}
-	return lo, hi
+	return slices.Min(v), slices.Max(v)
 }
 
 // disturbed is the CPU load by other processes above which a run is marked.
@@ -543,7 +554,7 @@ func (r *results) verdict() []string {
 		case p99 >= 1:
 			lat = fmt.Sprintf("is faster at the median (p50 %.2f×) but has the longer tail (p99 %.2f×)", p50, p99)
 		}
-		out = append(out, fmt.Sprintf("`-c %d`: fjord %s nginx on throughput (%.2f×; round by round %.2f–%.2f×) and %s.",
+		out = append(out, fmt.Sprintf("`-c %d`: fjord %s nginx on throughput (%.2f×; round by round, undisturbed rounds, %.2f–%.2f×) and %s.",
 			c, word(tr > 1), tr, lo, hi, lat))
 	}
 	overall := "**The target is met**: fjord beats nginx on both throughput and latency at every connection count measured."
