@@ -76,8 +76,14 @@ func (f *fjordSide) up(ctx context.Context) error {
 	}
 	var y strings.Builder
 	for _, n := range append([]string{"client"}, echoNames...) {
+		// The client pod's own process is idle (the lab's default, `fjord echo`): the
+		// benchmark connects from its namespace. The backends run this program's server.
+		command := ""
+		if n != "client" {
+			command = fmt.Sprintf(", command: [%q, \"-serve\", \":%d\"]", b.self, backendPort)
+		}
 		fmt.Fprintf(&y, "---\napiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: default, labels: {app: bench-services}}\n"+
-			"spec:\n  nodeName: n1\n  containers: [{name: echo, image: fjord/echo}]\n", podName(n))
+			"spec:\n  nodeName: n1\n  containers: [{name: backend, image: bench%s}]\n", podName(n), command)
 	}
 	file := filepath.Join(b.tmp, "fjord-pods.yaml")
 	if err := os.WriteFile(file, []byte(y.String()), 0o644); err != nil {

@@ -36,8 +36,8 @@ import (
 //	                  with a routed veth to the node, the same addresses, gateway and MTU
 //	                  as the fjord lab's pods
 //
-// Both nodes see the same Services and EndpointSlices; the backends answer as the fjord
-// lab's echo pods do (`fjord echo`).
+// Both nodes see the same Services and EndpointSlices; the backends are the same
+// server as the fjord lab's backend pods (this program with -serve).
 type kubeSide struct {
 	b          *bench
 	bin        string
@@ -294,8 +294,7 @@ func (k *kubeSide) up(ctx context.Context, f *fjordSide) error {
 		}
 		for _, e := range echoNames {
 			p, err := b.startProc("echo-"+n.Key+"-"+e, filepath.Join(b.tmp, "echo-"+n.Key+"-"+e+".log"),
-				"ip", "netns", "exec", n.podNS(e), b.fjord, "echo", "--pod", podName(e), "--namespace", "default",
-				"--node", n.nodeName(), "--http", fmt.Sprint(backendPort), "--tcp", "0", "--udp", "0")
+				"ip", "netns", "exec", n.podNS(e), b.self, "-serve", fmt.Sprintf(":%d", backendPort), "-serve-pod", podName(e))
 			if err != nil {
 				return err
 			}

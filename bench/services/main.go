@@ -125,6 +125,7 @@ func (s *system) usable(n int) bool {
 // bench holds the run's state, so cleanup knows what to undo.
 type bench struct {
 	fjord   string // absolute path of the run's copy
+	self    string // this program's copy: the backends run it with -serve
 	repo    string
 	tmp     string
 	log     io.Writer
@@ -141,6 +142,9 @@ type bench struct {
 
 func main() {
 	flag.Parse()
+	if *flagServe != "" {
+		os.Exit(serve(*flagServe, *flagServePod))
+	}
 	os.Exit(run())
 }
 
@@ -196,8 +200,16 @@ func run() (code int) {
 	if err := copyFile(src, b.fjord); err == nil {
 		err = copyFile(filepath.Join(filepath.Dir(src), "fjord-cni"), filepath.Join(b.tmp, "bin", "fjord-cni"))
 	}
+	if err == nil {
+		// This program is also the backends' server (-serve).
+		var self string
+		if self, err = os.Executable(); err == nil {
+			b.self = filepath.Join(b.tmp, "bin", "bench-services")
+			err = copyFile(self, b.self)
+		}
+	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench-services: copying the fjord binaries:", err)
+		fmt.Fprintln(os.Stderr, "bench-services: copying the binaries:", err)
 		return 1
 	}
 	defer func() {

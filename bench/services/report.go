@@ -176,18 +176,20 @@ func (r *results) markdown() string {
 
 	p("### Setup\n\n")
 	p("Every size has N Services `bs-00000`… with a fixed ClusterIP (10.96.4.0 onwards, so ClusterIP:port is distinct for all) and one TCP port 80 → 8080, " +
-		"**without selectors**, and for each an EndpointSlice of the same name with **3 ready endpoints**: the same three echo backends (`fjord echo`, HTTP on 8080) for every service. " +
+		"**without selectors**, and for each an EndpointSlice of the same name with **3 ready endpoints**: the same three backends (HTTP on 8080) for every service. " +
 		"The very same JSON documents are written to fjord's store (in transactions of ≤ 5,000 objects, through the same decoding, defaulting and validation as `fjord apply`) and to a real kube-apiserver; sizes grow by adding services, with the proxies stopped.\n\n")
 	if r.ApplyNote != "" {
 		p("> **fjord store limit:** %s. The embedded etcd is configured for 10,000 operations and 16 MiB per request, but fjord's etcd client keeps gRPC's default 2 MiB send limit, so a `fjord apply` of a few thousand objects of this size fails. The benchmark splits such a transaction in two and retries (largest written: %s objects).\n\n",
 			r.ApplyNote, thousands(r.MaxBatch))
 	}
-	p("- **fjord**: `fjord lab up --nodes 1 --no-demo --mode routed` (%s); the node namespace runs `fjord agent`, whose service proxy programs `table ip fjord` (verdict maps). A client pod and four echo pods (a, b, c serve every service; d is the target of the change test) run on n1. The agent's resident memory also holds its other parts (pod network, endpoints controller, which mirrors the Services too).\n",
+	p("- **fjord**: `fjord lab up --nodes 1 --no-demo --mode routed` (%s); the node namespace runs `fjord agent`, whose service proxy programs `table ip fjord` (verdict maps). A client pod and four backend pods (a, b, c serve every service; d is the target of the change test) run on n1. The agent's resident memory also holds its other parts (pod network, endpoints controller, which mirrors the Services too).\n",
 		orDefault(proxyConfigNote(), "no `--proxy-config`: kube-proxy's defaults, scheduler random, minSyncPeriod 1 s, syncPeriod 30 s"))
 	p("- **kube-proxy** %s, one process per mode, each in its own node namespace (`--proxy-mode=nftables` / `iptables`, `--nodeport-addresses=primary`, `--cluster-cidr=10.244.0.0/16`, defaults otherwise: minSyncPeriod 1 s, syncPeriod 30 s), "+
-		"talking to kube-apiserver (in its own namespace, on fjord's embedded etcd over a unix socket) over a veth. Each node namespace has its own client and four echo backends in namespaces wired exactly like the lab's pods: same addresses, /32 routes to a veth, same gateway and MTU. "+
+		"talking to kube-apiserver (in its own namespace, on fjord's embedded etcd over a unix socket) over a veth. Each node namespace has its own client and four backends in namespaces wired exactly like the lab's pods: same addresses, /32 routes to a veth, same gateway and MTU. "+
 		"The iptables mode uses the system's `iptables` (%s). kube-apiserver adds its own `kubernetes` Service (10.96.0.1), so kube-proxy sees N+1 services.\n",
 		orDefault(r.KubeVersion, "(not run)"), m.Iptables)
+	p("- **Backends**, for all three: this program in server mode (`-serve :8080`), which answers HTTP with its pod name like `fjord echo` and listens with `TCP_DEFER_ACCEPT`, so a connect that sends no data completes in the kernel without waking the server. " +
+		"With `fjord echo` as backend, connects were 50–100 µs slower whenever the backend's thread slept on the other vCPU (waking it is expensive in this VM), a matter of luck per process that showed up as one proxy being slow in one run and not in the next.\n")
 	p("- Connects are made from the client namespace with raw non-blocking sockets (`connect` then `poll` for completion; closed with a reset so no TIME_WAIT piles up): the time from sending the SYN to the SYN-ACK, i.e. the first packet's round trip through the proxy's DNAT rules to a real listener. "+
 		"Every proxy gets the same %d random services in the same order, in batches of 10 that rotate among the proxies, with a 10 ms pause after each round of batches so that the measurement spans seconds and load elsewhere on the machine hits all proxies alike (after 20 unmeasured warm-up connects each).\n\n", *flagConnects)
 
@@ -238,7 +240,7 @@ func (r *results) markdown() string {
 	p("### Programming every service from scratch\n\n")
 	p("The proxy is stopped, its ruleset emptied (`nft delete table ip fjord`; `nft flush ruleset` in a kube-proxy node namespace, which holds nothing else), and started again with all N services in its store: fjord through `fjord lab restart-agent`, kube-proxy as a new process. "+
 		"The time runs from the proxy process's start (its start time in /proc) until a connect to the last-created service succeeds, overlapping attempts every 10 ms, and then connects to service 0 and 8 random others succeed too. "+
-		"It includes process start-up, reading every object from the store, building and loading the ruleset. CPU is user+system time of the proxy and its waited-for children (`nft`, `iptables-restore`) at that moment. "+
+		"It includes process start-up, reading every object from the store, building and loading the ruleset. CPU is user+system time of the proxy process and its children (`nft`, `iptables-restore`; finished or still running) at that moment. "+
 		"While one proxy programs, the other two are frozen (SIGSTOP of their process groups, SIGCONT afterwards), so each has the machine to itself. "+
 		"Up to %d runs per proxy and size (one when the first took over %s); the proxies take turns. Each wait is bounded by %s.\n\n",
 		*flagRounds, *flagRepeatLimit, *flagSetupTimeout)
@@ -474,6 +476,33 @@ func (r *results) findings() []string {
 			thousands(n), o.Name, ratio(fj.stat(n, p50), o.stat(n, p50), false), ratio(fj.stat(n, cold), o.stat(n, cold), false),
 			ratio(fj.stat(n, chg), o.stat(n, chg), false), ratio(fj.stat(n, rss), o.stat(n, rss), false), o.Name))
 	}
+	if fj != nil && fj.Skipped == "" && fj.missing(lo) == "" && len(fj.Res[lo].ColdPhase) == len(fj.Res[lo].Cold) && len(fj.Res[lo].Cold) > 0 {
+		var rest []float64
+		for i, c := range fj.Res[lo].Cold {
+			rest = append(rest, c-fj.Res[lo].ColdPhase[i])
+		}
+		if m := quantile(rest, 0.5); m > 0.9 && m < 1.4 && *flagProxyConfig == "" {
+			out = append(out, fmt.Sprintf("fjord's cold start at %s services is %.2f s from its service proxy's start to live rules, about minSyncPeriod (1 s): "+
+				"the sync runner (internal/syncrunner) makes its first sync at once, the proxy (internal/svcproxy) skips it because its store mirrors are not filled yet, and the runner then waits minSyncPeriod after that empty sync before the real one. kube-proxy waits for its informers before its first sync.",
+				thousands(lo), m))
+		}
+	}
+	if fj != nil && fj.Skipped == "" {
+		for _, n := range r.Sizes {
+			res := fj.Res[n]
+			if fj.missing(n) != "" || len(res.Change) == 0 || quantile(res.Change, 0.5) < 5000 || res.IdleSamples == 0 {
+				continue
+			}
+			for c, k := range res.IdleChildren {
+				if share := float64(k) / float64(res.IdleSamples); strings.Contains(c, "list table") && share >= 0.2 {
+					out = append(out, fmt.Sprintf("At %s services one change took fjord %.1f s (median of %d), and with nothing changing its agent was listing its whole table (`%s`) in %.0f%% of the idle samples: "+
+						"the periodic full resync (every syncPeriod, 30 s; internal/proxy/nftproxy listKernel) takes about as long as the period or longer at this size, so the agent resyncs almost back to back and an incremental change waits for the running resync.",
+						thousands(n), quantile(res.Change, 0.5)/1000, len(res.Change), c, 100*share))
+					break
+				}
+			}
+		}
+	}
 	if fj != nil {
 		var v []string
 		for _, n := range r.Sizes {
@@ -533,12 +562,31 @@ func (b *bench) plot(ctx context.Context, path string) error {
 	for _, n := range r.Sizes {
 		tics = append(tics, fmt.Sprintf("\"%s\" %d", thousands(n), n))
 	}
+	// Say on the plot where a proxy did not program its services in time.
+	var labels string
+	for i, key := range []string{"fjord", "nft", "ipt"} {
+		sy := r.sys(key)
+		if sy == nil || sy.Skipped != "" {
+			continue
+		}
+		for _, n := range r.Sizes {
+			if res := sy.Res[n]; res != nil && res.ColdFail != "" {
+				align := "center"
+				if n == r.Sizes[len(r.Sizes)-1] && len(r.Sizes) > 1 {
+					align = "right"
+				}
+				labels += fmt.Sprintf("set label %d \"%s: not programmed\\nwithin %s at %s\" at %d, graph %.2f %s textcolor rgb \"%s\"\n",
+					i+1, sy.Name, flagSetupTimeout.Round(time.Second), thousands(n), n, 0.2+0.12*float64(i), align, []string{"#1f77b4", "#2ca02c", "#d62728"}[i])
+				break
+			}
+		}
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return err
 	}
 	tmpPNG := filepath.Join(b.tmp, "plot.png")
-	script := fmt.Sprintf(`set terminal %%s size 960,560 font ",11"
+	script := fmt.Sprintf(`set terminal %%s size 1100,560 font ",11"
 set output %q
 set title "First-packet round trip (TCP connect to a ClusterIP) vs number of services\n%d CPUs, kernel %s, %s"
 set xlabel "services (3 endpoints each)"
@@ -548,8 +596,9 @@ set logscale y
 set xtics (%s)
 set xrange [%g:%g]
 set grid
-set key top left
+set key outside right top
 set datafile missing "?"
+%s
 plot %q using 1:2 with linespoints lw 2 pt 7 lc rgb "#1f77b4" title "fjord p50", \
      %q using 1:3 with linespoints lw 1 pt 6 dt 2 lc rgb "#1f77b4" title "fjord p99", \
      %q using 1:4 with linespoints lw 2 pt 5 lc rgb "#2ca02c" title "kube-proxy nftables p50", \
@@ -557,7 +606,7 @@ plot %q using 1:2 with linespoints lw 2 pt 7 lc rgb "#1f77b4" title "fjord p50",
      %q using 1:6 with linespoints lw 2 pt 9 lc rgb "#d62728" title "kube-proxy iptables p50", \
      %q using 1:7 with linespoints lw 1 pt 8 dt 2 lc rgb "#d62728" title "kube-proxy iptables p99"
 `, tmpPNG, r.Machine.CPUs, r.Machine.Kernel, r.Start.Format("2006-01-02"), strings.Join(tics, ", "),
-		float64(r.Sizes[0])/1.6, float64(r.Sizes[len(r.Sizes)-1])*1.6, dat, dat, dat, dat, dat, dat)
+		float64(r.Sizes[0])/1.6, float64(r.Sizes[len(r.Sizes)-1])*1.6, labels, dat, dat, dat, dat, dat, dat)
 	var lastErr error
 	for _, term := range []string{"pngcairo", "png"} {
 		gp := filepath.Join(b.tmp, "plot.gp")
