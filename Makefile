@@ -33,6 +33,7 @@ test-unit:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./internal/objects/
 	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime 30s ./internal/cni/
+	$(GO) test -run '^$$' -fuzz FuzzNetlinkAttrs -fuzztime 30s ./internal/proxy/nftproxy/
 
 # Pod network benchmark: iperf3 pod-to-pod (vxlan, routed) against raw node-to-node,
 # CNI ADD latency against the reference plugins, agent memory. Writes docs/benchmarks.md.

@@ -179,7 +179,7 @@ func (r *results) markdown() string {
 		"**without selectors**, and for each an EndpointSlice of the same name with **3 ready endpoints**: the same three backends (HTTP on 8080) for every service. " +
 		"The very same JSON documents are written to fjord's store (in transactions of ≤ 5,000 objects, through the same decoding, defaulting and validation as `fjord apply`) and to a real kube-apiserver; sizes grow by adding services, with the proxies stopped.\n\n")
 	if r.ApplyNote != "" {
-		p("> **fjord store limit:** %s. The embedded etcd is configured for 10,000 operations and 16 MiB per request, but fjord's etcd client keeps gRPC's default 2 MiB send limit, so a `fjord apply` of a few thousand objects of this size fails. The benchmark splits such a transaction in two and retries (largest written: %s objects).\n\n",
+		p("> **fjord store limit:** %s. The embedded etcd takes up to 10,000 operations and 16 MiB per request; the benchmark splits a refused transaction in two and retries (largest written: %s objects).\n\n",
 			r.ApplyNote, thousands(r.MaxBatch))
 	}
 	p("- **fjord**: `fjord lab up --nodes 1 --no-demo --mode routed` (%s); the node namespace runs `fjord agent`, whose service proxy programs `table ip fjord` (verdict maps). A client pod and four backend pods (a, b, c serve every service; d is the target of the change test) run on n1. The agent's resident memory also holds its other parts (pod network, endpoints controller, which mirrors the Services too).\n",

@@ -65,6 +65,10 @@ func Connect(ctx context.Context, c ClientConfig) (*clientv3.Client, error) {
 		TLS:         tlsCfg,
 		Logger:      zap.NewNop(),
 		Context:     ctx,
+		// gRPC's default 2 MiB would refuse an apply of a few thousand objects
+		// that the embedded server (16 MiB requests) accepts; a larger request
+		// now gets the server's own "request is too large".
+		MaxCallSendMsgSize: 17 << 20,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("etcd %v: %w", c.Endpoints, err)

@@ -110,7 +110,8 @@ func (p *Proxy) Run(ctx context.Context) {
 func (p *Proxy) sync(full bool) error {
 	if !p.services.Synced() || !p.slices.Synced() {
 		// Never program from a partial view: a missing Service would be torn down.
-		return nil
+		// The mirrors kick the runner once they have listed.
+		return syncrunner.ErrNotReady
 	}
 	var svcs []*corev1.Service
 	for _, o := range p.services.Objects() {

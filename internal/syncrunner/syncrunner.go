@@ -6,8 +6,15 @@ package syncrunner
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// ErrNotReady, returned by a sync, means it had nothing to work from yet (a cache
+// still loading, say). It is not a sync: it neither starts the MinInterval pause nor
+// causes a retry, and the next kick runs the (still full) sync at once. Without it
+// the first real sync after start-up would wait MinInterval for nothing.
+var ErrNotReady = errors.New("syncrunner: not ready")
 
 // Runner schedules syncs. Kick is safe from any goroutine.
 type Runner struct {
@@ -49,8 +56,11 @@ func (r *Runner) Run(ctx context.Context, sync func(full bool) error) {
 				}
 			}
 			pending = false
+			prev := last
 			last = time.Now()
-			if err := sync(full); err != nil {
+			if err := sync(full); errors.Is(err, ErrNotReady) {
+				last = prev
+			} else if err != nil {
 				full = true
 				retry = time.After(backoff)
 				backoff = min(2*backoff, r.max)

@@ -84,3 +84,24 @@ func TestPeriodicResyncIsFull(t *testing.T) {
 	})
 	waitFor(t, "periodic full resyncs", func() bool { return fulls.Load() >= 3 })
 }
+
+func TestNotReadyIsNotASync(t *testing.T) {
+	r := New(time.Hour, time.Hour) // a real sync would hold the next one back an hour
+	var calls atomic.Int64
+	var secondFull atomic.Bool
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx, func(full bool) error {
+		if calls.Add(1) == 1 {
+			return ErrNotReady
+		}
+		secondFull.Store(full)
+		return nil
+	})
+	waitFor(t, "first attempt", func() bool { return calls.Load() == 1 })
+	r.Kick()
+	waitFor(t, "the sync after the kick", func() bool { return calls.Load() == 2 })
+	if !secondFull.Load() {
+		t.Fatal("the first real sync must still be full")
+	}
+}

@@ -71,6 +71,21 @@ type Config struct {
 	// StaleChainGrace is how long a flushed chain waits before it is
 	// deleted; 0 means one second.
 	StaleChainGrace time.Duration
+	// Netlink makes full syncs read the table from the kernel over netlink
+	// (chains, sets, maps, per-chain rule summaries, element counts)
+	// instead of parsing nft's JSON, which at thousands of services takes
+	// seconds and hundreds of megabytes. It needs the real kernel, so it is
+	// off with knftables' fake; the agent turns it on.
+	//
+	// With Netlink, a full sync first audits the table cheaply (the same
+	// chains, sets and maps; the fixed chains' rules; as many elements in
+	// each fixed set and map) and reads and reconciles all of it only when
+	// the audit finds a difference, after a failed sync, or when
+	// FullReadPeriod has passed since the last full read.
+	Netlink bool
+	// FullReadPeriod is the longest a Netlink Proxier relies on audits; 0
+	// means one hour, kube-proxy's interval between its full syncs.
+	FullReadPeriod time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -91,6 +106,8 @@ type settings struct {
 	grace        time.Duration
 	now          func() time.Time
 	wrrMaxSlots  int
+	netlink      bool
+	fullRead     time.Duration
 }
 
 func newSettings(c Config) (*settings, error) {
@@ -104,6 +121,10 @@ func newSettings(c Config) (*settings, error) {
 	}
 	if s.grace <= 0 {
 		s.grace = time.Second
+	}
+	s.netlink, s.fullRead = c.Netlink, c.FullReadPeriod
+	if s.fullRead <= 0 {
+		s.fullRead = time.Hour
 	}
 	mark := c.MasqueradeMark
 	if mark == 0 {

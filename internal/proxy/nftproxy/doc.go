@@ -19,6 +19,15 @@
 //
 // Every chain the Proxier writes carries a fingerprint of its rules in the
 // comment of its last rule ("fp:…"); a full sync compares rule counts and
-// fingerprints with what nft lists, so a restart rewrites only chains that
-// differ.
+// fingerprints with what the table holds, so a restart rewrites only chains
+// that differ.
+//
+// Reading the table is the expensive part of a full sync: nft's JSON for
+// 10,000 services is tens of MB and takes seconds to produce and parse.
+// With Config.Netlink (the agent's setting) nlread.go reads chains, sets,
+// rule summaries and element counts straight from the kernel over netlink,
+// and a periodic full sync first audits the table (structure, the fixed
+// chains, a sample of service chains, element counts: tens of ms at any
+// size) and reads and reconciles all of it only when the audit finds a
+// difference or once an hour (Config.FullReadPeriod).
 package nftproxy

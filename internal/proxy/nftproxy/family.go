@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 
+	"golang.org/x/sys/unix"
+
 	"sigs.k8s.io/knftables"
 )
 
@@ -16,14 +18,15 @@ type family struct {
 	addrType string // nft set type: "ipv4_addr" or "ipv6_addr"
 	loopback string // loopback destinations excluded from NodePorts
 	v6       bool
+	nfproto  uint8 // netlink family: NFPROTO_IPV4 or NFPROTO_IPV6
 }
 
 func familyOf(f knftables.Family) (family, error) {
 	switch f {
 	case "", knftables.IPv4Family:
-		return family{nft: knftables.IPv4Family, name: "IPv4", ip: "ip", addrType: "ipv4_addr", loopback: "127.0.0.0/8"}, nil
+		return family{nft: knftables.IPv4Family, name: "IPv4", ip: "ip", addrType: "ipv4_addr", loopback: "127.0.0.0/8", nfproto: unix.NFPROTO_IPV4}, nil
 	case knftables.IPv6Family:
-		return family{nft: knftables.IPv6Family, name: "IPv6", ip: "ip6", addrType: "ipv6_addr", loopback: "::1", v6: true}, nil
+		return family{nft: knftables.IPv6Family, name: "IPv6", ip: "ip6", addrType: "ipv6_addr", loopback: "::1", v6: true, nfproto: unix.NFPROTO_IPV6}, nil
 	}
 	return family{}, fmt.Errorf("nftproxy: family %q is not ip or ip6", f)
 }

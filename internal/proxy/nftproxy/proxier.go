@@ -32,8 +32,9 @@ type Proxier struct {
 	k     kernelState
 	stale map[string]time.Time // flushed chains -> when they became unused
 
-	synced   bool // a sync has succeeded since New
-	needFull bool // the last transaction failed
+	synced   bool      // a sync has succeeded since New
+	needFull bool      // the last transaction failed
+	lastRead time.Time // when the whole table was last read
 }
 
 // New returns a Proxier for the table TableName of nft, which must be an
@@ -71,9 +72,13 @@ func New(nft knftables.Interface, cfg Config) (*Proxier, error) {
 
 // Stats describes one Sync.
 type Stats struct {
-	// Full is true when the sync listed the table and reconciled all of
-	// it (asked for, the first sync, or after a failed one).
+	// Full is true when the sync read the table and reconciled all of it
+	// (asked for, the first sync, or after a failed one).
 	Full bool
+	// Audited is true when a sync asked to be full audited the table
+	// instead (see Config.Netlink), found it as the Proxier believed, and
+	// wrote only what changed.
+	Audited bool
 	// ServicePorts is the number of service ports in the map.
 	ServicePorts int
 	// Rendered counts service ports that were new or changed; Removed
@@ -137,12 +142,23 @@ func (p *Proxier) SyncContext(ctx context.Context, m servicemap.Map, full bool) 
 		}
 	}
 
+	if full && p.s.netlink && p.synced && !p.needFull && p.s.now().Sub(p.lastRead) < p.s.fullRead {
+		clean, err := p.auditKernel()
+		if err != nil {
+			p.needFull = true
+			return st, err
+		}
+		st.Audited = true
+		full = !clean
+		st.Full = full
+	}
 	if full {
 		ks, err := p.listKernel(ctx)
 		if err != nil {
 			p.needFull = true
 			return st, err
 		}
+		p.lastRead = p.s.now()
 		p.k = ks
 		for name := range p.stale {
 			if _, ok := ks.chains[name]; !ok {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"strings"
 
 	"sigs.k8s.io/knftables"
@@ -64,8 +65,91 @@ func newKernelState() kernelState {
 	return kernelState{chains: map[string]chainState{}, containers: map[string]bool{}, elems: map[elemKey]string{}}
 }
 
-// listKernel reads the table. A missing table is an empty state.
+// listKernel reads the whole table: chains with their rule summaries, sets
+// and maps, and the elements of the fixed sets and maps. A missing table is
+// an empty state.
 func (p *Proxier) listKernel(ctx context.Context) (kernelState, error) {
+	if !p.s.netlink {
+		return p.listKernelNFT(ctx)
+	}
+	ks := newKernelState()
+	t, err := readTableNetlink(p.s.fam.nfproto, TableName, true, nil)
+	if err != nil {
+		return ks, fmt.Errorf("nftproxy: read table %s %s over netlink: %w", p.s.fam.nft, TableName, err)
+	}
+	if !t.found {
+		return ks, nil
+	}
+	ks.table, ks.chains, ks.containers = true, t.chains, t.containers
+	return ks, p.listFixedElements(ctx, &ks)
+}
+
+// auditSample is how many service chains one audit reads the rules of.
+// Reading one costs about 12 µs, so an audit stays in the tens of
+// milliseconds at any size, and at 30,000 services (some 120,000 chains)
+// every chain has been looked at after a few dozen audits on average.
+const auditSample = 2048
+
+// auditKernel checks cheaply, over netlink, that the table is as the
+// Proxier believes: the same chains, sets and maps, the same rules in the
+// fixed chains (through which every packet enters, so a flushed table
+// shows there) and in a sample of the service chains (all of them in a
+// small table), and as many elements in each fixed set and map. An element
+// whose value was edited, or a chain outside the sample, passes; the
+// periodic full read (Config.FullReadPeriod) catches those.
+func (p *Proxier) auditKernel() (bool, error) {
+	fixed := make([]string, 0, len(p.fixedChains)+auditSample)
+	for name := range p.fixedChains {
+		fixed = append(fixed, name)
+	}
+	sampled := 0
+	for name := range p.k.chains { // map order: a different sample each time
+		if sampled == auditSample {
+			break
+		}
+		if p.fixedChains[name] == nil {
+			fixed = append(fixed, name)
+			sampled++
+		}
+	}
+	t, err := readTableNetlink(p.s.fam.nfproto, TableName, false, fixed)
+	if err != nil {
+		return false, fmt.Errorf("nftproxy: audit table %s %s over netlink: %w", p.s.fam.nft, TableName, err)
+	}
+	if t.found != p.k.table || len(t.chains) != len(p.k.chains) || !maps.Equal(t.containers, p.k.containers) {
+		return false, nil
+	}
+	for name := range t.chains {
+		if _, ok := p.k.chains[name]; !ok {
+			return false, nil
+		}
+	}
+	for _, name := range fixed {
+		if t.chains[name] != p.k.chains[name] {
+			return false, nil
+		}
+	}
+	believed := map[string]int{}
+	for k := range p.k.elems {
+		believed[k.container]++
+	}
+	for _, c := range p.fixed.containers {
+		if _, ok := t.containers[c.name]; !ok {
+			continue
+		}
+		n, err := countElementsNetlink(p.s.fam.nfproto, TableName, c.name)
+		if err != nil {
+			return false, fmt.Errorf("nftproxy: audit %s over netlink: %w", c.name, err)
+		}
+		if n != believed[c.name] {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// listKernelNFT reads the table through nft's JSON listing.
+func (p *Proxier) listKernelNFT(ctx context.Context) (kernelState, error) {
 	ks := newKernelState()
 	all, err := p.nft.ListAll(ctx)
 	if knftables.IsNotFound(err) {
@@ -99,6 +183,11 @@ func (p *Proxier) listKernel(ctx context.Context) (kernelState, error) {
 			ks.chains[r.Chain] = st
 		}
 	}
+	return ks, p.listFixedElements(ctx, &ks)
+}
+
+// listFixedElements lists the elements of the fixed sets and maps into ks.
+func (p *Proxier) listFixedElements(ctx context.Context, ks *kernelState) error {
 	for _, c := range p.fixed.containers {
 		if _, ok := ks.containers[c.name]; !ok {
 			continue
@@ -109,11 +198,11 @@ func (p *Proxier) listKernel(ctx context.Context) (kernelState, error) {
 		}
 		elems, err := p.nft.ListElements(ctx, kind, c.name)
 		if err != nil {
-			return ks, fmt.Errorf("nftproxy: list %s %s: %w", kind, c.name, err)
+			return fmt.Errorf("nftproxy: list %s %s: %w", kind, c.name, err)
 		}
 		for _, e := range elems {
 			ks.elems[elemKey{c.name, strings.Join(e.Key, " . ")}] = strings.Join(e.Value, " . ")
 		}
 	}
-	return ks, nil
+	return nil
 }
