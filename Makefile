@@ -41,12 +41,12 @@ bench-net: deps build
 	$(GO) run ./bench/net -fjord bin/fjord
 
 # Service proxy at 10 to 30,000 services against kube-proxy (nftables and iptables
-# modes): connect time, programming time, change latency, memory. kube-proxy and
-# kube-apiserver binaries are taken from KUBE_BIN (see docs/benchmarks.md for how they
-# are built outside this module); without them only fjord is measured.
-KUBE_BIN ?= /work/kbuild/bin
+# modes): connect time, programming time, change latency, memory. The benchmark builds
+# kube-proxy and kube-apiserver itself from the k8s.io/kubernetes module, in a scratch
+# module under ~/.cache/fjord-bench (minutes the first time); KUBE_BIN=dir uses
+# binaries from dir instead.
 bench-services: deps build
-	$(GO) run ./bench/services -fjord bin/fjord -kube-bin $(KUBE_BIN)
+	$(GO) run ./bench/services -fjord bin/fjord $(if $(KUBE_BIN),-kube-bin $(KUBE_BIN))
 
 # Ingress proxy against nginx and HAProxy (Debian packages), wrk with keep-alive.
 bench-ingress: deps build

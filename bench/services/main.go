@@ -48,7 +48,9 @@ import (
 
 var (
 	flagFjord        = flag.String("fjord", "bin/fjord", "the fjord binary (copied for the run, so a rebuild cannot change it mid-run)")
-	flagKubeBin      = flag.String("kube-bin", "/work/kbuild/bin", "directory with kube-apiserver and kube-proxy (built outside this module)")
+	flagKubeBin      = flag.String("kube-bin", "", "directory with kube-apiserver and kube-proxy (default: build them from k8s.io/kubernetes in a scratch module under -kube-cache)")
+	flagKubeVersion  = flag.String("kube-version", "v1.37.2", "Kubernetes release to build kube-apiserver and kube-proxy from")
+	flagKubeCache    = flag.String("kube-cache", "", "where the scratch module and its binaries live (default: $XDG_CACHE_HOME or ~/.cache, /fjord-bench)")
 	flagSizes        = flag.String("sizes", "10,1000,10000,30000", "numbers of services, ascending")
 	flagRounds       = flag.Int("rounds", 3, "cold starts per proxy and size (one only when the first took longer than -repeat-limit)")
 	flagRepeatLimit  = flag.Duration("repeat-limit", 60*time.Second, "a cold start longer than this is not repeated at that size")
@@ -299,14 +301,21 @@ func (b *bench) do(ctx context.Context, sizes []int) error {
 		},
 		Res: map[int]*sizeResult{},
 	})
-	if why := kubeAvailable(*flagKubeBin); why != "" {
+	kubeBin, err := kubeBinaries(ctx, *flagKubeBin, *flagKubeVersion, *flagKubeCache, b.logf)
+	why := ""
+	if err != nil {
+		why = "kube-apiserver and kube-proxy could not be built: " + err.Error()
+	} else {
+		why = kubeAvailable(kubeBin)
+	}
+	if why != "" {
 		b.logf("kube-proxy columns skipped: %s", why)
 		b.res.KubeNote = why
 		for _, key := range []string{"nft", "ipt"} {
 			b.systems = append(b.systems, &system{Key: key, Name: kubeName(key), Skipped: why, Res: map[int]*sizeResult{}})
 		}
 	} else {
-		b.kube = &kubeSide{b: b, bin: *flagKubeBin}
+		b.kube = &kubeSide{b: b, bin: kubeBin}
 		if err := b.kube.up(ctx, fj); err != nil {
 			return fmt.Errorf("kube side: %w", err)
 		}

@@ -39,6 +39,7 @@ type agentFlags struct {
 	runDir, cniConfDir, cniDataDir, stateDir   string
 	leaseTTL, resync                           time.Duration
 	proxyConfig                                string
+	debugAddr                                  string
 	endpointsController                        bool
 	serviceCIDR                                string
 }
@@ -80,6 +81,7 @@ STATE-DIR, so a single machine needs nothing else.`,
 	fl.StringVar(&f.serviceCIDR, "service-cidr", "10.96.0.0/16", "service cluster IP range; made local on the node so services without endpoints reject at once")
 	fl.BoolVar(&f.endpointsController, "endpoints-controller", true, "take part in electing the one EndpointSlice writer of the cluster")
 	fl.StringVarP(&f.proxyConfig, "config", "c", "", "KubeProxyConfiguration file for the service proxy (mode, ipvs.scheduler, syncPeriod, ...)")
+	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve Go's profiling endpoints (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (\"\" = off)")
 	return cmd
 }
 
@@ -114,6 +116,11 @@ func runAgent(ctx context.Context, g *globals, f agentFlags) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log := g.logger()
+	if f.debugAddr != "" {
+		if err := serveDebug(ctx, f.debugAddr, log); err != nil {
+			return fmt.Errorf("--debug-addr: %w", err)
+		}
+	}
 	if notice := proxyCfg.Notice(kernel.HasIPVS()); notice != "" {
 		log.Warn(notice)
 	}
