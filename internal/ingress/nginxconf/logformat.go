@@ -74,16 +74,20 @@ func (lf *LogFormat) String() string { return lf.src }
 
 // Render formats one log line (without a trailing newline).
 func (lf *LogFormat) Render(v Vars) string {
-	var b strings.Builder
-	b.Grow(256)
+	return string(lf.Append(make([]byte, 0, 256), &v))
+}
+
+// Append appends one log line (without a trailing newline) to b, so that
+// a caller with a reusable buffer renders without allocating.
+func (lf *LogFormat) Append(b []byte, v *Vars) []byte {
 	for _, p := range lf.parts {
 		if p.v == nil {
-			b.WriteString(p.lit)
+			b = append(b, p.lit...)
 			continue
 		}
-		p.v(&b, &v)
+		b = p.v(b, v)
 	}
-	return b.String()
+	return b
 }
 
 func isNameByte(c byte) bool {

@@ -2,12 +2,11 @@ package nginxconf
 
 import (
 	"strconv"
-	"strings"
 	"time"
 )
 
 // varFunc appends one variable's rendering to b.
-type varFunc func(b *strings.Builder, v *Vars)
+type varFunc func(b []byte, v *Vars) []byte
 
 // timeLocalLayout is nginx's $time_local format.
 const timeLocalLayout = "02/Jan/2006:15:04:05 -0700"
@@ -15,7 +14,7 @@ const timeLocalLayout = "02/Jan/2006:15:04:05 -0700"
 // lookupVar maps an nginx variable name to its renderer.
 func lookupVar(name string) (varFunc, bool) {
 	str := func(get func(*Vars) string) varFunc {
-		return func(b *strings.Builder, v *Vars) { writeEscaped(b, get(v)) }
+		return func(b []byte, v *Vars) []byte { return appendEscaped(b, get(v)) }
 	}
 	switch name {
 	case "remote_addr":
@@ -23,54 +22,51 @@ func lookupVar(name string) (varFunc, bool) {
 	case "remote_user":
 		return str(func(v *Vars) string { return v.RemoteUser }), true
 	case "time_local":
-		return func(b *strings.Builder, v *Vars) {
+		return func(b []byte, v *Vars) []byte {
 			if v.TimeLocal.IsZero() {
-				b.WriteByte('-')
-				return
+				return append(b, '-')
 			}
-			b.WriteString(v.TimeLocal.Format(timeLocalLayout))
+			return v.TimeLocal.AppendFormat(b, timeLocalLayout)
 		}, true
 	case "request":
 		return str(func(v *Vars) string { return v.Request }), true
 	case "status":
-		return func(b *strings.Builder, v *Vars) {
-			s := strconv.Itoa(max(v.Status, 0))
-			for i := len(s); i < 3; i++ {
-				b.WriteByte('0')
+		return func(b []byte, v *Vars) []byte {
+			s := max(v.Status, 0)
+			for lim := 100; lim > 1 && s < lim; lim /= 10 {
+				b = append(b, '0')
 			}
-			b.WriteString(s)
+			return strconv.AppendInt(b, int64(s), 10)
 		}, true
 	case "body_bytes_sent":
-		return func(b *strings.Builder, v *Vars) { b.WriteString(strconv.FormatInt(v.BodyBytesSent, 10)) }, true
+		return func(b []byte, v *Vars) []byte { return strconv.AppendInt(b, v.BodyBytesSent, 10) }, true
 	case "http_referer":
 		return str(func(v *Vars) string { return v.HTTPReferer }), true
 	case "http_user_agent":
 		return str(func(v *Vars) string { return v.HTTPUserAgent }), true
 	case "request_length":
-		return func(b *strings.Builder, v *Vars) { b.WriteString(strconv.FormatInt(v.RequestLength, 10)) }, true
+		return func(b []byte, v *Vars) []byte { return strconv.AppendInt(b, v.RequestLength, 10) }, true
 	case "request_time":
-		return func(b *strings.Builder, v *Vars) { writeSeconds(b, v.RequestTime) }, true
+		return func(b []byte, v *Vars) []byte { return appendSeconds(b, v.RequestTime) }, true
 	case "proxy_upstream_name":
 		return str(func(v *Vars) string { return v.ProxyUpstreamName }), true
 	case "proxy_alternative_upstream_name":
 		return str(func(v *Vars) string { return v.ProxyAlternativeUpstreamName }), true
 	case "upstream_addr":
-		return func(b *strings.Builder, v *Vars) {
-			writeList(b, len(v.UpstreamAddr), func(i int) { writeEscaped(b, v.UpstreamAddr[i]) })
+		return func(b []byte, v *Vars) []byte {
+			return appendList(b, v.UpstreamAddr, appendEscaped)
 		}, true
 	case "upstream_response_length":
-		return func(b *strings.Builder, v *Vars) {
-			writeList(b, len(v.UpstreamResponseLength), func(i int) {
-				b.WriteString(strconv.FormatInt(v.UpstreamResponseLength[i], 10))
-			})
+		return func(b []byte, v *Vars) []byte {
+			return appendList(b, v.UpstreamResponseLength, appendInt64)
 		}, true
 	case "upstream_response_time":
-		return func(b *strings.Builder, v *Vars) {
-			writeList(b, len(v.UpstreamResponseTime), func(i int) { writeSeconds(b, v.UpstreamResponseTime[i]) })
+		return func(b []byte, v *Vars) []byte {
+			return appendList(b, v.UpstreamResponseTime, appendSeconds)
 		}, true
 	case "upstream_status":
-		return func(b *strings.Builder, v *Vars) {
-			writeList(b, len(v.UpstreamStatus), func(i int) { b.WriteString(strconv.Itoa(v.UpstreamStatus[i])) })
+		return func(b []byte, v *Vars) []byte {
+			return appendList(b, v.UpstreamStatus, appendInt)
 		}, true
 	case "req_id":
 		return str(func(v *Vars) string { return v.ReqID }), true
@@ -98,50 +94,50 @@ func lookupVar(name string) (varFunc, bool) {
 	return nil, false
 }
 
-// writeEscaped writes s like nginx's default log escaping: "-" when
+// appendEscaped appends s like nginx's default log escaping: "-" when
 // empty; '"', '\\' and bytes outside 0x20..0x7e as \xHH.
-func writeEscaped(b *strings.Builder, s string) {
+func appendEscaped(b []byte, s string) []byte {
 	if s == "" {
-		b.WriteByte('-')
-		return
+		return append(b, '-')
 	}
 	const hex = "0123456789ABCDEF"
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c == '"' || c == '\\' || c < 0x20 || c > 0x7e {
-			b.WriteString(`\x`)
-			b.WriteByte(hex[c>>4])
-			b.WriteByte(hex[c&0xf])
+			b = append(b, '\\', 'x', hex[c>>4], hex[c&0xf])
 			continue
 		}
-		b.WriteByte(c)
+		b = append(b, c)
 	}
+	return b
 }
 
-// writeSeconds writes d as seconds with millisecond precision ("0.003"),
+// appendSeconds appends d as seconds with millisecond precision ("0.003"),
 // truncating like nginx's "%T.%03M".
-func writeSeconds(b *strings.Builder, d time.Duration) {
+func appendSeconds(b []byte, d time.Duration) []byte {
 	if d < 0 {
 		d = 0
 	}
 	ms := d.Milliseconds()
-	b.WriteString(strconv.FormatInt(ms/1000, 10))
-	b.WriteByte('.')
-	frac := strconv.FormatInt(ms%1000, 10)
-	b.WriteString(strings.Repeat("0", 3-len(frac)))
-	b.WriteString(frac)
+	b = strconv.AppendInt(b, ms/1000, 10)
+	frac := ms % 1000
+	return append(b, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
 }
 
-// writeList writes n items separated by ", ", or "-" when n is 0.
-func writeList(b *strings.Builder, n int, item func(i int)) {
-	if n == 0 {
-		b.WriteByte('-')
-		return
+func appendInt(b []byte, n int) []byte     { return strconv.AppendInt(b, int64(n), 10) }
+func appendInt64(b []byte, n int64) []byte { return strconv.AppendInt(b, n, 10) }
+
+// appendList appends the items separated by ", ", or "-" when there are
+// none.
+func appendList[T any](b []byte, items []T, item func([]byte, T) []byte) []byte {
+	if len(items) == 0 {
+		return append(b, '-')
 	}
-	for i := 0; i < n; i++ {
+	for i, it := range items {
 		if i > 0 {
-			b.WriteString(", ")
+			b = append(b, ", "...)
 		}
-		item(i)
+		b = item(b, it)
 	}
+	return b
 }

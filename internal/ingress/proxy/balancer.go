@@ -28,8 +28,9 @@ func (b *balancer) counter(k UpstreamKey) *atomic.Uint64 {
 	return c.(*atomic.Uint64)
 }
 
-// keepOnly forgets the state of upstreams and endpoints that are gone.
-func (b *balancer) keepOnly(ups map[UpstreamKey]Upstream) {
+// keepOnly forgets the state of upstreams and endpoints that are gone
+// and returns the endpoints that remain.
+func (b *balancer) keepOnly(ups map[UpstreamKey]Upstream) map[netip.AddrPort]bool {
 	eps := map[netip.AddrPort]bool{}
 	for _, u := range ups {
 		for _, ep := range u.Endpoints {
@@ -43,6 +44,7 @@ func (b *balancer) keepOnly(ups map[UpstreamKey]Upstream) {
 		}
 		return true
 	})
+	return eps
 }
 
 // pick returns the next endpoint of eps for upstream k that is neither
@@ -51,11 +53,16 @@ func (b *balancer) keepOnly(ups map[UpstreamKey]Upstream) {
 // every endpoint was tried it starts over, so that a single-endpoint
 // upstream can still be retried on a fresh connection.
 func (b *balancer) pick(k UpstreamKey, eps []netip.AddrPort, tried []netip.AddrPort) (netip.AddrPort, bool) {
+	return b.pickWith(b.counter(k), eps, tried)
+}
+
+// pickWith is pick with the upstream's counter already looked up.
+func (b *balancer) pickWith(rr *atomic.Uint64, eps []netip.AddrPort, tried []netip.AddrPort) (netip.AddrPort, bool) {
 	n := len(eps)
 	if n == 0 {
 		return netip.AddrPort{}, false
 	}
-	start := int(b.counter(k).Add(1)-1) % n
+	start := int(rr.Add(1)-1) % n
 	var fallback netip.AddrPort
 	haveFallback := false
 	for i := 0; i < n; i++ {

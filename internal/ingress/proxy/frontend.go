@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fjord-net/fjord/internal/ingress/nginxconf"
@@ -30,6 +31,8 @@ type Frontend struct {
 	tlsCfg *tls.Config
 	h      http.Handler
 	log    *slog.Logger
+	fast   *Proxy // non-nil: HTTP/1.x connections take the hand-written path
+	bufs   bufPools
 
 	conns chan net.Conn // accepted, waiting for a generation's Serve
 	done  chan struct{} // closed when the listener is closed
@@ -65,6 +68,9 @@ func NewFrontend(l net.Listener, h http.Handler, tlsCfg *tls.Config, cfg nginxco
 		conns: make(chan net.Conn),
 		done:  make(chan struct{}),
 		gens:  map[*generation]struct{}{},
+	}
+	if p, ok := h.(*Proxy); ok && !p.opts.NetHTTPOnly {
+		f.fast = p
 	}
 	f.mu.Lock()
 	f.applyLocked(frontendParamsOf(cfg), true)
@@ -131,6 +137,16 @@ func (f *Frontend) acceptLoop() {
 			}
 		}
 		backoff = 0
+		if f.fast != nil {
+			f.mu.Lock()
+			g := f.cur
+			g.mu.Lock()
+			g.conns++
+			g.mu.Unlock()
+			f.mu.Unlock()
+			go g.serveFast(c)
+			continue
+		}
 		select {
 		case f.conns <- c:
 		case <-f.done:
@@ -168,31 +184,46 @@ func (f *Frontend) Shutdown(ctx context.Context) error {
 	f.closeDone()
 	var wg sync.WaitGroup
 	errs := make([]error, len(gens))
+	errsFast := make([]error, len(gens))
 	for i, g := range gens {
-		wg.Add(1)
+		wg.Add(2)
 		go func() {
 			defer wg.Done()
 			errs[i] = g.srv.Shutdown(ctx)
 		}()
+		go func() {
+			defer wg.Done()
+			errsFast[i] = g.shutdownFast(ctx)
+		}()
 	}
 	wg.Wait()
-	return errors.Join(append(errs, err)...)
+	return errors.Join(append(append(errs, errsFast...), err)...)
 }
 
 // generation is one http.Server serving connections handed to it while
 // it was current.
 type generation struct {
 	f       *Frontend
+	params  frontendParams
 	srv     *http.Server
 	ln      *genListener
 	mu      sync.Mutex
 	conns   int // connections not yet closed or hijacked
 	retired bool
+
+	// The hand-written path's connections (see frontend_fast.go).
+	fastConns map[*h1conn]struct{}
+	stopping  atomic.Bool   // Shutdown: close connections between requests
+	handoff   chan net.Conn // TLS connections that chose h2, for srv
 }
 
 func (f *Frontend) startGeneration(p frontendParams) *generation {
-	g := &generation{f: f}
-	g.ln = &genListener{f: f, stop: make(chan struct{})}
+	g := &generation{f: f, params: p, fastConns: map[*h1conn]struct{}{}, handoff: make(chan net.Conn)}
+	g.ln = &genListener{f: f, src: f.conns, stop: make(chan struct{})}
+	if f.fast != nil {
+		// net/http serves only what the fast path hands over: h2.
+		g.ln.src = g.handoff
+	}
 	g.srv = &http.Server{
 		Handler:                      f.h,
 		ReadHeaderTimeout:            p.header,
@@ -208,7 +239,7 @@ func (f *Frontend) startGeneration(p frontendParams) *generation {
 	}
 	f.gens[g] = struct{}{}
 	var l net.Listener = g.ln
-	if f.tlsCfg != nil {
+	if f.tlsCfg != nil && f.fast == nil {
 		l = tls.NewListener(g.ln, f.tlsCfg)
 	}
 	go g.srv.Serve(l)
@@ -254,13 +285,14 @@ func (g *generation) forget() {
 // Frontend's accept loops, until it is closed.
 type genListener struct {
 	f    *Frontend
+	src  chan net.Conn
 	stop chan struct{}
 	once sync.Once
 }
 
 func (l *genListener) Accept() (net.Conn, error) {
 	select {
-	case c := <-l.f.conns:
+	case c := <-l.src:
 		return c, nil
 	case <-l.stop:
 		return nil, net.ErrClosed

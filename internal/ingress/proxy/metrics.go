@@ -1,6 +1,9 @@
 package proxy
 
 import (
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -8,6 +11,10 @@ import (
 
 // metrics are the proxy's Prometheus metrics. They are registered with
 // the Registerer given in Options, never with the global registry.
+//
+// The request path does not look up label values per request: the
+// handles of each (ingress, namespace, service) are resolved once and
+// kept in routes, its counters per status in a small copy-on-write list.
 type metrics struct {
 	requests         *prometheus.CounterVec
 	duration         *prometheus.HistogramVec
@@ -15,6 +22,29 @@ type metrics struct {
 	upstreamConns    *prometheus.CounterVec
 	retries          prometheus.Counter
 	transportRetries prometheus.Counter
+	connReused       prometheus.Counter
+	connNew          prometheus.Counter
+
+	mu     sync.RWMutex
+	routes map[routeLabels]*routeMetrics
+}
+
+// routeLabels are the labels a request is counted under; empty when no
+// route matched.
+type routeLabels struct{ ingress, namespace, service string }
+
+// routeMetrics are the resolved metric handles of one routeLabels.
+type routeMetrics struct {
+	labels   routeLabels
+	duration prometheus.Observer
+	upstream prometheus.Observer
+	statuses atomic.Pointer[[]statusCounter]
+	mu       sync.Mutex // serialises additions to statuses
+}
+
+type statusCounter struct {
+	status int
+	c      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -46,7 +76,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "fjord_ingress_upstream_stale_connection_retries_total",
 			Help: "Requests resent on a fresh connection because a reused keep-alive connection had been closed by the upstream (the keep-alive race).",
 		}),
+		routes: map[routeLabels]*routeMetrics{},
 	}
+	m.connReused = m.upstreamConns.WithLabelValues("true")
+	m.connNew = m.upstreamConns.WithLabelValues("false")
 	if reg != nil {
 		reg.MustRegister(m.requests, m.duration, m.upstream, m.upstreamConns, m.retries, m.transportRetries)
 	}
@@ -55,19 +88,60 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 
 func (m *metrics) conn(reused bool) {
 	if reused {
-		m.upstreamConns.WithLabelValues("true").Inc()
+		m.connReused.Inc()
 	} else {
-		m.upstreamConns.WithLabelValues("false").Inc()
+		m.connNew.Inc()
 	}
 }
 
-func (m *metrics) observe(ingress, namespace, service string, status int, d time.Duration, attempts []attempt) {
-	m.requests.WithLabelValues(ingress, namespace, service, statusLabel(status)).Inc()
-	m.duration.WithLabelValues(ingress, namespace, service).Observe(d.Seconds())
-	if len(attempts) > 0 {
-		h := m.upstream.WithLabelValues(ingress, namespace, service)
-		for _, a := range attempts {
-			h.Observe(a.dur.Seconds())
+// route returns the resolved handles for l.
+func (m *metrics) route(l routeLabels) *routeMetrics {
+	m.mu.RLock()
+	rm := m.routes[l]
+	m.mu.RUnlock()
+	if rm != nil {
+		return rm
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if rm = m.routes[l]; rm == nil {
+		rm = &routeMetrics{
+			labels:   l,
+			duration: m.duration.WithLabelValues(l.ingress, l.namespace, l.service),
+			upstream: m.upstream.WithLabelValues(l.ingress, l.namespace, l.service),
 		}
+		rm.statuses.Store(&[]statusCounter{})
+		m.routes[l] = rm
+	}
+	return rm
+}
+
+// status returns the request counter of rm for status.
+func (rm *routeMetrics) status(m *metrics, status int) prometheus.Counter {
+	for _, sc := range *rm.statuses.Load() {
+		if sc.status == status {
+			return sc.c
+		}
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	cur := *rm.statuses.Load()
+	for _, sc := range cur {
+		if sc.status == status {
+			return sc.c
+		}
+	}
+	c := m.requests.WithLabelValues(rm.labels.ingress, rm.labels.namespace, rm.labels.service, strconv.Itoa(status))
+	next := append(cur[:len(cur):len(cur)], statusCounter{status, c})
+	rm.statuses.Store(&next)
+	return c
+}
+
+func (m *metrics) observe(l routeLabels, status int, d time.Duration, attempts []attempt) {
+	rm := m.route(l)
+	rm.status(m, status).Inc()
+	rm.duration.Observe(d.Seconds())
+	for _, a := range attempts {
+		rm.upstream.Observe(a.dur.Seconds())
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httputil"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,22 +37,28 @@ type Options struct {
 	HTTPSPort int
 	// Health tunes passive health checking; zero fields take defaults.
 	Health HealthOptions
+	// NetHTTPOnly serves every connection with net/http and
+	// httputil.ReverseProxy instead of the hand-written HTTP/1.1 path
+	// (which otherwise serves all but HTTP/2): the slower reference
+	// implementation, for comparisons and as a way back.
+	NetHTTPOnly bool
 }
 
 // Proxy is an http.Handler that proxies requests according to the current
 // Snapshot. Create it with New; it is safe for concurrent use.
 type Proxy struct {
-	opts    Options
-	log     *slog.Logger
-	now     func() time.Time
-	newID   func() string
-	cur     atomic.Pointer[active]
-	swapMu  sync.Mutex // serialises Swap
-	rp      *httputil.ReverseProxy
-	lb      *balancer
-	metrics *metrics
-	logMu   sync.Mutex       // serialises access log writes
-	defCert *tls.Certificate // generated at New
+	opts      Options
+	log       *slog.Logger
+	now       func() time.Time
+	newID     func() string
+	cur       atomic.Pointer[active]
+	swapMu    sync.Mutex // serialises Swap
+	rp        *httputil.ReverseProxy
+	lb        *balancer
+	metrics   *metrics
+	logMu     sync.Mutex       // serialises access log writes
+	logStates sync.Pool        // *logState
+	defCert   *tls.Certificate // generated at New
 }
 
 // active is a Snapshot with what the proxy derived from it. It is
@@ -59,6 +66,24 @@ type Proxy struct {
 type active struct {
 	snap *Snapshot
 	tr   *transport
+	ups  map[UpstreamKey]*upstreamInfo
+}
+
+// upstreamInfo is what the request path needs of one upstream, resolved
+// once per Snapshot rather than per request.
+type upstreamInfo struct {
+	eps  []netip.AddrPort
+	name string         // $proxy_upstream_name
+	rr   *atomic.Uint64 // the balancer's round-robin counter
+}
+
+// resolveUpstreams builds active.ups for s.
+func (p *Proxy) resolveUpstreams(s *Snapshot) map[UpstreamKey]*upstreamInfo {
+	ups := make(map[UpstreamKey]*upstreamInfo, len(s.Upstreams))
+	for k, u := range s.Upstreams {
+		ups[k] = &upstreamInfo{eps: u.Endpoints, name: k.Name(), rr: p.lb.counter(k)}
+	}
+	return ups
 }
 
 // New returns a Proxy that routes nothing (404) until the first Swap.
@@ -78,6 +103,7 @@ func New(opts Options) (*Proxy, error) {
 	}
 	p.lb = newBalancer(opts.Health.withDefaults(), p.now)
 	p.metrics = newMetrics(opts.Registerer)
+	p.logStates.New = func() any { return &logState{line: make([]byte, 0, 512)} }
 	cert, err := selfSignedCert(p.now())
 	if err != nil {
 		return nil, err
@@ -91,7 +117,7 @@ func New(opts Options) (*Proxy, error) {
 		ErrorLog:     slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
 	}
 	empty := &Snapshot{Routes: route.Build(nil, "", false), Config: nginxconf.Defaults(1)}
-	p.cur.Store(&active{snap: empty, tr: newTransport(transportParamsOf(empty.Config))})
+	p.cur.Store(&active{snap: empty, tr: newTransport(transportParamsOf(empty.Config)), ups: p.resolveUpstreams(empty)})
 	return p, nil
 }
 
@@ -114,13 +140,14 @@ func (p *Proxy) Swap(in *Snapshot) {
 	p.swapMu.Lock()
 	defer p.swapMu.Unlock()
 	old := p.cur.Load()
-	next := &active{snap: &s, tr: old.tr}
+	next := &active{snap: &s, tr: old.tr, ups: p.resolveUpstreams(&s)}
 	params := transportParamsOf(s.Config)
 	if params != old.tr.params {
 		next.tr = newTransport(params)
 	}
 	p.cur.Store(next)
-	p.lb.keepOnly(s.Upstreams)
+	eps := p.lb.keepOnly(s.Upstreams)
+	next.tr.pool.forget(eps)
 	if next.tr != old.tr {
 		old.tr.retire()
 	}

@@ -34,7 +34,8 @@ func transportParamsOf(c nginxconf.Config) transportParams {
 // transport is the upstream connection pool of one set of params.
 type transport struct {
 	params transportParams
-	rt     *http.Transport
+	rt     *http.Transport // for requests served by net/http (HTTP/2)
+	pool   *upstreamPool   // for the hand-written HTTP/1.1 path
 }
 
 // newTransport builds a pool. Upstreams are plain HTTP/1.1 (as
@@ -73,17 +74,21 @@ func newTransport(params transportParams) *transport {
 		WriteBufferSize:        32 << 10,
 		ReadBufferSize:         32 << 10,
 	}
-	return &transport{params: params, rt: rt}
+	return &transport{params: params, rt: rt, pool: newUpstreamPool(params)}
 }
 
 // closeIdle closes the pool's idle connections.
-func (t *transport) closeIdle() { t.rt.CloseIdleConnections() }
+func (t *transport) closeIdle() {
+	t.rt.CloseIdleConnections()
+	t.pool.closeIdle()
+}
 
 // retire closes the idle connections of a pool that new requests no
 // longer use, now and again after requests that were still running have
 // most likely returned theirs; any left over are closed by
 // IdleConnTimeout.
 func (t *transport) retire() {
+	t.pool.retire()
 	t.closeIdle()
 	time.AfterFunc(time.Second, t.closeIdle)
 	if t.params.readTimeout > time.Second {
