@@ -10,12 +10,11 @@ import (
 	"github.com/fjord-net/fjord/internal/testutil/netnstest"
 )
 
-// TestNetlinkReadMatchesNFT programs every kind of rule, then reads the
-// table both ways: the netlink summary must equal what nft's JSON says.
-func TestNetlinkReadMatchesNFT(t *testing.T) {
-	ns := netnstest.New(t, "nlr")
-	clock := &fakeClock{t: time.Now()}
-	inNetns(t, ns.Name, func() {
+// inNetlinkProxier runs fn in the namespace with a Proxier configured as the
+// agent's (real nft, Netlink on).
+func inNetlinkProxier(t *testing.T, ns string, clock *fakeClock, fn func(*Proxier)) {
+	t.Helper()
+	inNetns(t, ns, func() {
 		nft, err := NewInterface(knftables.IPv4Family)
 		if err != nil {
 			t.Errorf("NewInterface: %v", err)
@@ -23,7 +22,21 @@ func TestNetlinkReadMatchesNFT(t *testing.T) {
 		}
 		cfg := testConfig(clock)
 		cfg.Netlink = true
-		p, _ := New(nft, cfg)
+		p, err := New(nft, cfg)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		fn(p)
+	})
+}
+
+// TestNetlinkReadMatchesNFT programs every kind of rule, then reads the
+// table both ways: the netlink summary must equal what nft's JSON says.
+func TestNetlinkReadMatchesNFT(t *testing.T) {
+	ns := netnstest.New(t, "nlr")
+	clock := &fakeClock{t: time.Now()}
+	inNetlinkProxier(t, ns.Name, clock, func(p *Proxier) {
 		if got, err := p.listKernel(t.Context()); err != nil || got.table {
 			t.Errorf("before the first sync: table %v, err %v; want no table", got.table, err)
 		}
@@ -71,15 +84,7 @@ func TestNetlinkResyncRepairsDrift(t *testing.T) {
 		{"flush service chain", nil}, // filled in below
 		{"delete table", []string{"nft", "delete", "table", "ip", TableName}},
 	}
-	inNetns(t, ns.Name, func() {
-		nft, err := NewInterface(knftables.IPv4Family)
-		if err != nil {
-			t.Errorf("NewInterface: %v", err)
-			return
-		}
-		cfg := testConfig(clock)
-		cfg.Netlink = true
-		p, _ := New(nft, cfg)
+	inNetlinkProxier(t, ns.Name, clock, func(p *Proxier) {
 		if _, err := p.Sync(m, false); err != nil {
 			t.Errorf("sync: %v", err)
 			return
