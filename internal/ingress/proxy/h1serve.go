@@ -59,18 +59,21 @@ func (c *h1conn) serveRequest() (keep bool) {
 	var up *upstreamInfo
 	defer func() { c.finish(start, be, matched, up) }()
 
+	// Answers given without reading the body close the connection, as
+	// the unread body stands between this request and the next.
+	early := keep && !q.hasBody()
 	if c.scheme == "http" && cfg.SSLRedirect {
 		if _, _, ok := act.snap.Routes.TLSHosts(host); ok {
-			return c.redirect(host, keep)
+			return c.redirect(host, early)
 		}
 	}
 	if !matched {
-		return c.writeError(http.StatusNotFound, "default backend - 404", keep)
+		return c.writeError(http.StatusNotFound, "default backend - 404", early)
 	}
 	x.key = KeyOf(be)
 	up = act.ups[x.key]
 	if up == nil || len(up.eps) == 0 {
-		return c.writeError(http.StatusServiceUnavailable, "503 Service Temporarily Unavailable: no ready endpoints for "+be.Namespace+"/"+be.Service+":"+be.Port.String(), keep)
+		return c.writeError(http.StatusServiceUnavailable, "503 Service Temporarily Unavailable: no ready endpoints for "+be.Namespace+"/"+be.Service+":"+be.Port.String(), early)
 	}
 	x.eps = up.eps
 	body, status := c.readBody(cfg)

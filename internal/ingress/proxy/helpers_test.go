@@ -134,6 +134,13 @@ type testProxy struct {
 
 func startProxy(t testing.TB, cfg nginxconf.Config) *testProxy {
 	t.Helper()
+	return startProxyWith(t, cfg, Options{})
+}
+
+// startProxyWith is startProxy with extra Options (the access log,
+// registry and HTTPS port are the test's).
+func startProxyWith(t testing.TB, cfg nginxconf.Config, opts Options) *testProxy {
+	t.Helper()
 	lh, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +151,8 @@ func startProxy(t testing.TB, cfg nginxconf.Config) *testProxy {
 		t.Fatal(err)
 	}
 	tp := &testProxy{log: &syncBuffer{}, reg: prometheus.NewRegistry()}
-	tp.p, err = New(Options{AccessLog: tp.log, Registerer: tp.reg, HTTPSPort: int(addrOf(t, ls).Port())})
+	opts.AccessLog, opts.Registerer, opts.HTTPSPort = tp.log, tp.reg, int(addrOf(t, ls).Port())
+	tp.p, err = New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

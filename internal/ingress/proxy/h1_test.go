@@ -1,0 +1,249 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// rawBackend answers every request with the canned response for its
+// path, written verbatim, and records what it received.
+type rawBackend struct {
+	l    net.Listener
+	mu   sync.Mutex
+	reqs []*http.Request
+	body []string
+}
+
+func startRawBackend(t *testing.T, answers map[string]string) *rawBackend {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &rawBackend{l: l}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					body, _ := io.ReadAll(req.Body)
+					b.mu.Lock()
+					b.reqs = append(b.reqs, req)
+					b.body = append(b.body, string(body))
+					b.mu.Unlock()
+					ans, ok := answers[req.URL.Path]
+					if !ok {
+						ans = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+					}
+					io.WriteString(c, ans)
+					if strings.HasPrefix(req.URL.Path, "/close") {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return b
+}
+
+func (b *rawBackend) last() (*http.Request, string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.reqs[len(b.reqs)-1], b.body[len(b.body)-1]
+}
+
+func TestH1ResponseFraming(t *testing.T) {
+	be := startRawBackend(t, map[string]string{
+		"/chunked":  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\nX-T: 1\r\n\r\n",
+		"/close":    "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end",
+		"/nobody":   "HTTP/1.1 204 No Content\r\n\r\n",
+		"/interim":  "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal",
+		"/hop":      "HTTP/1.1 200 OK\r\nConnection: X-Private\r\nX-Private: 1\r\nKeep-Alive: timeout=5\r\nX-Public: 1\r\nContent-Length: 2\r\n\r\nok",
+		"/head":     "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n",
+		"/garbage/": "HTTP/9.9 what\r\n\r\n",
+	})
+	cfg := defaults()
+	tp := startProxy(t, cfg)
+	tp.swap(cfg, nil, nil)
+	oneRoute(t, tp, cfg, &backend{l: be.l})
+	hc := client(t)
+	conns := 0
+	do := func(method, path string) (*http.Response, string) {
+		t.Helper()
+		req := mustRequest(t, method, tp.httpURL+path, "h.example")
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			GotConn: func(i httptrace.GotConnInfo) {
+				if !i.Reused {
+					conns++
+				}
+			},
+		}))
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("%s %s: body: %v", method, path, err)
+		}
+		return resp, string(b)
+	}
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		body         string
+	}{
+		{"GET", "/chunked", 200, "hello world"},
+		{"GET", "/close", 200, "until the end"},
+		{"GET", "/nobody", 204, ""},
+		{"GET", "/interim", 200, "final"},
+		{"HEAD", "/head", 200, ""},
+		{"GET", "/garbage/", 502, "Bad Gateway\n"},
+		{"GET", "/chunked", 200, "hello world"},
+	} {
+		resp, body := do(tc.method, tc.path)
+		if resp.StatusCode != tc.status || body != tc.body {
+			t.Errorf("%s %s: %d %q, want %d %q", tc.method, tc.path, resp.StatusCode, body, tc.status, tc.body)
+		}
+		if tc.method == "HEAD" && resp.ContentLength != 1234 {
+			t.Errorf("HEAD: Content-Length %d, want the upstream's 1234", resp.ContentLength)
+		}
+	}
+	resp, _ := do("GET", "/hop")
+	if resp.Header.Get("X-Private") != "" || resp.Header.Get("Keep-Alive") != "" || resp.Header.Get("X-Public") != "1" {
+		t.Errorf("hop-by-hop response headers: %v", resp.Header)
+	}
+	// Every answer above could be framed for the client: one connection
+	// (the 502 closes it: that is one more).
+	if conns != 2 {
+		t.Errorf("client connections: %d, want 2", conns)
+	}
+}
+
+// rawExchange writes in to a new connection to the proxy and returns
+// everything read until the proxy closes it.
+func rawExchange(t *testing.T, addr, in string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, in)
+	b, _ := io.ReadAll(c)
+	return string(b)
+}
+
+func TestH1ClientSide(t *testing.T) {
+	be := startRawBackend(t, nil)
+	cfg := defaults()
+	tp := startProxy(t, cfg)
+	oneRoute(t, tp, cfg, &backend{l: be.l})
+	addr := tp.httpURL[len("http://"):]
+
+	// Pipelined requests, the last one closing.
+	out := rawExchange(t, addr, "GET /a HTTP/1.1\r\nHost: h.example\r\n\r\nGET /b HTTP/1.1\r\nHost: h.example\r\nConnection: close\r\n\r\n")
+	if strings.Count(out, "HTTP/1.1 200 OK") != 2 || !strings.Contains(out, "Connection: close") {
+		t.Errorf("pipelined: %q", out)
+	}
+	// HTTP/1.0 without keep-alive: one answer, then the close.
+	out = rawExchange(t, addr, "GET /a HTTP/1.0\r\nHost: h.example\r\n\r\n")
+	if !strings.HasPrefix(out, "HTTP/1.1 200 OK") || !strings.HasSuffix(out, "ok") {
+		t.Errorf("HTTP/1.0: %q", out)
+	}
+	// A chunked body with Expect: 100-continue is forwarded with its length;
+	// hop-by-hop headers and those named by Connection are not.
+	out = rawExchange(t, addr, "PUT /up HTTP/1.1\r\nHost: h.example\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n"+
+		"Connection: close, X-Secret\r\nX-Secret: s\r\nKeep-Alive: 5\r\nProxy-Authorization: p\r\nX-Kept: k\r\n\r\n"+
+		"3\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: 1\r\n\r\n")
+	if !strings.HasPrefix(out, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK") {
+		t.Errorf("expect 100-continue: %q", out)
+	}
+	req, body := be.last()
+	if body != "abcde" || req.ContentLength != 5 || req.Header.Get("X-Kept") != "k" ||
+		req.Header.Get("X-Secret") != "" || req.Header.Get("Keep-Alive") != "" || req.Header.Get("Proxy-Authorization") != "" || req.Header.Get("Expect") != "" {
+		t.Errorf("upstream got body %q length %d headers %v", body, req.ContentLength, req.Header)
+	}
+	// Absolute-form target: the path goes upstream, the URL's host routes.
+	out = rawExchange(t, addr, "GET http://h.example/abs?q=1 HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n")
+	if req, _ := be.last(); !strings.HasPrefix(out, "HTTP/1.1 200") || req.RequestURI != "/abs?q=1" {
+		t.Errorf("absolute form: %q, upstream URI %q", out, req.RequestURI)
+	}
+	// A 404 with an unread body closes the connection.
+	out = rawExchange(t, addr, "POST / HTTP/1.1\r\nHost: nowhere\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\nHost: h.example\r\n\r\n")
+	if !strings.HasPrefix(out, "HTTP/1.1 404") || !strings.Contains(out, "Connection: close") || strings.Count(out, "HTTP/1.1") != 1 {
+		t.Errorf("404 with body: %q", out)
+	}
+	// Malformed requests get 400 and the close.
+	out = rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: h.example\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n")
+	if !strings.HasPrefix(out, "HTTP/1.1 400") {
+		t.Errorf("smuggling attempt: %q", out)
+	}
+}
+
+// TestIdleUpstreamCloseIsSeenBeforeReuse: a pooled connection the
+// upstream closed while idle is noticed when it is taken from the pool, so
+// even a POST (which may not be resent once sent) succeeds.
+func TestIdleUpstreamCloseIsSeenBeforeReuse(t *testing.T) {
+	be := startBackend(t, "be", 30*time.Millisecond, nil)
+	cfg := defaults()
+	tp := startProxy(t, cfg)
+	oneRoute(t, tp, cfg, be)
+	hc := client(t)
+	for i := 0; i < 5; i++ {
+		req := mustRequest(t, "POST", tp.httpURL+"/", "h.example")
+		req.Body = io.NopCloser(strings.NewReader("x"))
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("POST %d after the upstream closed the idle connection: %s", i, resp.Status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := tp.metric(t, "fjord_ingress_upstream_stale_connection_retries_total", nil); n != 0 {
+		t.Errorf("%v stale-connection resends; the closed connections should have been dropped from the pool", n)
+	}
+}
+
+// TestNetHTTPOnlyPath keeps the net/http reference path working.
+func TestNetHTTPOnlyPath(t *testing.T) {
+	be := startBackend(t, "be", 0, nil)
+	cfg := defaults()
+	tp := startProxyWith(t, cfg, Options{NetHTTPOnly: true})
+	oneRoute(t, tp, cfg, be)
+	hc := client(t)
+	for i := 0; i < 3; i++ {
+		if code, body, _ := get(t, hc, tp.httpURL+"/", "h.example"); code != 200 || body != "be" {
+			t.Fatalf("net/http path: %d %q", code, body)
+		}
+	}
+	if code, _, _ := get(t, hc, tp.httpURL+"/", "nowhere"); code != 404 {
+		t.Errorf("net/http path, unknown host: %d", code)
+	}
+	if !strings.Contains(tp.log.String(), "[upstream-ns-s-http]") {
+		t.Errorf("access log: %q", tp.log.String())
+	}
+}
