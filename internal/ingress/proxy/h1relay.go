@@ -56,7 +56,7 @@ func (c *h1conn) relay(uc *upConn, pool *upstreamPool, keep bool) bool {
 		switch {
 		case r.contentLength >= 0:
 			w.WriteString("Content-Length: ")
-			w.Write(strconv.AppendInt(c.st.scratch[:0], r.contentLength, 10))
+			w.Write(strconv.AppendInt(w.AvailableBuffer(), r.contentLength, 10))
 			w.WriteString("\r\n")
 		case c.req.minor == 1:
 			w.WriteString("Transfer-Encoding: chunked\r\n")
@@ -75,9 +75,9 @@ func (c *h1conn) relay(uc *upConn, pool *upstreamPool, keep bool) bool {
 	x.attempts[idx].length = n
 	x.attempts[idx].dur = c.p.now().Sub(x.attempts[idx].start)
 	c.st.bytes = n
-	var up *upstreamError
+	_, upstreamFailed := err.(*upstreamError)
 	switch {
-	case errors.As(err, &up):
+	case upstreamFailed:
 		// The upstream failed mid-body: the response cannot be completed
 		// or corrected; cut the client connection so it sees the error.
 		uc.close()

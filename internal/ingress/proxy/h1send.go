@@ -55,7 +55,7 @@ func (c *h1conn) sendRequest(uc *upConn, body reqBody, last bool) error {
 	switch {
 	case body.known && !body.none:
 		w.WriteString("Content-Length: ")
-		w.Write(strconv.AppendInt(c.st.scratch[:0], body.length, 10))
+		w.Write(strconv.AppendInt(w.AvailableBuffer(), body.length, 10))
 		w.WriteString("\r\n")
 	case !body.known:
 		w.WriteString("Transfer-Encoding: chunked\r\n")

@@ -29,7 +29,7 @@ func (c *h1conn) writeSimple(status int, ctype, body string, keep bool, hname, h
 	}
 	c.writeDate()
 	w.WriteString("Content-Length: ")
-	w.Write(strconv.AppendInt(c.st.scratch[:0], int64(len(body)), 10))
+	w.Write(strconv.AppendInt(w.AvailableBuffer(), int64(len(body)), 10))
 	w.WriteString("\r\n")
 	keep = c.writeConnection(keep)
 	w.WriteString("\r\n")

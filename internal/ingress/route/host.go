@@ -9,7 +9,10 @@ import (
 // normalizeRequestHost lower-cases a Host header value and strips its port
 // and any trailing dot. IPv6 literals keep their brackets removed.
 func normalizeRequestHost(host string) string {
-	if h, _, err := net.SplitHostPort(host); err == nil {
+	if !strings.Contains(host, ":") {
+		// No port: skip SplitHostPort, whose error would be allocated on
+		// every request.
+	} else if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
 		host = host[1 : len(host)-1]
