@@ -598,7 +598,7 @@ func (r *results) verdict() []string {
 			line += fmt.Sprintf("; both make about the same number of system calls per request (%.1f and %.1f)", fs.PerReq, ns.PerReq)
 		}
 		if fu/nu > 2 && fk/nk < 1.6 {
-			line += ": the gap is mostly the user-space work per request (net/http parsing and writing on both sides, httputil.ReverseProxy, the transport's per-connection goroutines, allocation and GC; see the profile below)"
+			line += ": the gap is mostly the user-space work per request (see the profile below)"
 		}
 		out = append(out, line+".")
 	}

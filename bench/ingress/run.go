@@ -423,11 +423,16 @@ func profileShares(lines []string) []namedRate {
 		{"garbage collection (runtime.gcBgMarkWorker)", "runtime.gcBgMarkWorker", false},
 		{"goroutine scheduling (runtime.schedule)", "runtime.schedule", false},
 		{"network poller (runtime.netpoll)", "runtime.netpoll", false},
+		// The hand-written HTTP/1.1 path.
+		{"reading and parsing request heads (proxy.readHead)", "github.com/fjord-net/fjord/internal/ingress/proxy.readHead", false},
+		{"writing the upstream request (proxy.(*h1conn).sendRequest)", "github.com/fjord-net/fjord/internal/ingress/proxy.(*h1conn).sendRequest", false},
+		{"relaying the response (proxy.(*h1conn).relay)", "github.com/fjord-net/fjord/internal/ingress/proxy.(*h1conn).relay", false},
+		{"access log and metrics (proxy.(*Proxy).record)", "github.com/fjord-net/fjord/internal/ingress/proxy.(*Proxy).record", false},
+		{"of which log-format rendering (nginxconf.(*LogFormat).Append)", "github.com/fjord-net/fjord/internal/ingress/nginxconf.(*LogFormat).Append", false},
+		// The net/http path (HTTP/2, or proxy.Options.NetHTTPOnly).
 		{"httputil.ReverseProxy.ServeHTTP", "net/http/httputil.(*ReverseProxy).ServeHTTP", false},
 		{"upstream transport writeLoop", "net/http.(*persistConn).writeLoop", false},
 		{"upstream transport readLoop", "net/http.(*persistConn).readLoop", false},
-		{"access log and metrics (proxy.(*Proxy).finish)", "github.com/fjord-net/fjord/internal/ingress/proxy.(*Proxy).finish", false},
-		{"of which log-format rendering (nginxconf.(*LogFormat).Render)", "github.com/fjord-net/fjord/internal/ingress/nginxconf.(*LogFormat).Render", false},
 	}
 	var out []namedRate
 	for _, bk := range buckets {

@@ -8,25 +8,42 @@
 // keeps it to the end, so in-flight requests, keep-alive client connections
 // and upgraded connections (WebSockets) are unaffected by a Swap.
 //
+// Two request paths share the routing, retry, health, access log and
+// metrics code. HTTP/1.x connections, plain and TLS, take a hand-written
+// path (one goroutine per connection, heads parsed in place into reused
+// buffers, a pooled upstream client without goroutines of its own, no
+// allocation per keep-alive request). HTTP/2 connections (ALPN "h2") are
+// handed to net/http, where Proxy.ServeHTTP and httputil.ReverseProxy
+// serve them; Options.NetHTTPOnly sends every connection that way.
+//
 // What the package owns, file by file:
 //
 //   - snapshot.go: the plain-data desired state a controller hands in.
-//   - proxy.go, handler.go: Proxy, Swap and the request path (routing,
-//     redirects, 404/503, forwarded headers).
-//   - body.go: proxy-body-size (413), client-body-timeout (408) and
-//     buffering of request bodies up to 1 MiB so they can be resent.
-//   - exchange.go, respwriter.go, connstate.go, bufpool.go: per-request and
-//     per-connection state, status capture, copy buffers.
-//   - upstream.go: the retry loop (proxy-next-upstream) across endpoints,
-//     the keep-alive race, upstream-keepalive-requests, proxy-read-timeout
-//     between reads of the response body.
-//   - transport.go, conn.go: the upstream http.Transport and its counted
-//     connections (upstream-keepalive-*, proxy-*-timeout).
+//   - proxy.go: Proxy, Swap, and what a Snapshot resolves to (upstream
+//     names, balancer counters).
+//   - frontend.go, frontend_fast.go: listeners, accept loops
+//     (worker-processes) and server generations (keep-alive,
+//     client-header-timeout); the TLS handshake, ALPN dispatch and
+//     Shutdown of the hand-written path.
+//   - head.go, hdrkind.go, request.go, response.go: reading and parsing
+//     HTTP/1.x message heads in place.
+//   - h1conn.go, h1serve.go, h1body.go, h1write.go, h1util.go: the
+//     hand-written client side: the request loop, routing, redirects,
+//     404/503, proxy-body-size, client-body-timeout, local answers.
+//   - h1proxy.go, h1send.go, h1relay.go, h1tunnel.go: its upstream side:
+//     the retry loop (keep-alive race, proxy-next-upstream,
+//     upstream-keepalive-requests), writing the request, relaying the
+//     response, upgraded connections.
+//   - upconn.go, uppool.go: the upstream connection pool
+//     (upstream-keepalive-connections and -timeout, proxy-*-timeout).
+//   - exchange.go: per-request state both paths fill in.
+//   - handler.go, body.go, respwriter.go, connstate.go, bufpool.go,
+//     upstream.go, transport.go, conn.go: the net/http path: ServeHTTP,
+//     request bodies, its http.Transport and retry loop (transport.go also
+//     holds the hand-written path's pool of the same settings).
 //   - balancer.go, health.go: round robin over ready endpoints and passive
 //     health checking (consecutive failures eject an endpoint for a backoff).
 //   - tls.go, cert.go: SNI certificate selection and the default certificate.
-//   - frontend.go: listeners, accept loops (worker-processes) and
-//     http.Server generations (keep-alive, client-header-timeout).
 //   - accesslog.go, metrics.go: log-format-upstream lines and Prometheus
-//     metrics.
+//     metrics, with reused buffers and resolved metric handles.
 package proxy
