@@ -69,6 +69,7 @@ var (
 	flagSubnet       = flag.String("subnet", "198.18.60.0/24", "fjord lab underlay subnet")
 	flagSeed         = flag.Uint64("seed", 1, "seed for the random choice of services")
 	flagIdle         = flag.Duration("idle", 60*time.Second, "window for the idle CPU of each proxy at 10,000 services and more (a third of it below)")
+	flagSettle       = flag.Duration("settle", 20*time.Second, "pause between the last cold start and the idle window, so no proxy is still recovering from being frozen")
 )
 
 const (
@@ -412,7 +413,10 @@ func (b *bench) measureSize(ctx context.Context, n int) error {
 			}
 		}
 	}
-	time.Sleep(2 * time.Second)
+	// A proxy frozen while another programmed may come back with work to do (fjord's
+	// agent renews its node lease and re-runs the endpoints election); the idle window
+	// is about steady state, so it starts once every proxy has run unfrozen a while.
+	time.Sleep(*flagSettle)
 	if err := b.idle(ctx, n); err != nil {
 		return err
 	}

@@ -328,7 +328,7 @@ func (r *results) markdown() string {
 
 	p("### Memory and idle CPU\n\n")
 	p("VmRSS (and VmHWM, the peak since the process started) of the proxy process after the measurements at each size: the fjord agent of n1 (which also runs the pod network and the endpoints controller) and each kube-proxy (their `nft` / `iptables-restore` children are not included). "+
-		"Idle CPU is the CPU time the proxy and its children used over a window with all services programmed and nothing changing (all three running; %s at 10,000 services and more, a third of that below), in CPU-seconds per second: the cost of periodic resyncs (syncPeriod 30 s for all).\n\n", *flagIdle)
+		"Idle CPU is the CPU time the proxy and its children used over a window with all services programmed and nothing changing (all three running, the window starting %s after the last cold start; %s at 10,000 services and more, a third of that below), in CPU-seconds per second: the cost of periodic resyncs (syncPeriod 30 s for all).\n\n", *flagSettle, *flagIdle)
 	p("| Services | fjord agent MiB (peak) | kube-proxy nftables MiB (peak) | kube-proxy iptables MiB (peak) | fjord ÷ nftables | fjord ÷ iptables | idle CPU fjord / nftables / iptables |\n")
 	p("|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, n := range r.Sizes {
