@@ -2,6 +2,9 @@ package proxy
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -245,5 +248,90 @@ func TestNetHTTPOnlyPath(t *testing.T) {
 	}
 	if !strings.Contains(tp.log.String(), "[upstream-ns-s-http]") {
 		t.Errorf("access log: %q", tp.log.String())
+	}
+}
+
+// TestHTTPS1OnTheHandWrittenPath: a TLS client that offers only
+// http/1.1 is served by the hand-written path, with X-Forwarded-Proto
+// https and keep-alive.
+func TestHTTPS1OnTheHandWrittenPath(t *testing.T) {
+	tp, be := tlsSetup(t)
+	tr := &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true, ServerName: "a.example", NextProtos: []string{"http/1.1"}},
+		TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{},
+	}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	conns := 0
+	for i := 0; i < 3; i++ {
+		req, _ := http.NewRequest("GET", "https://"+tp.httpsAddr+"/x", nil)
+		req.Host = "a.example"
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			GotConn: func(i httptrace.GotConnInfo) {
+				if !i.Reused {
+					conns++
+				}
+			},
+		}))
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 1 || resp.StatusCode != 200 || string(body) != "be" {
+			t.Fatalf("https/1.1: %s %d %q", resp.Proto, resp.StatusCode, body)
+		}
+	}
+	if conns != 1 {
+		t.Errorf("3 requests used %d TLS connections, want 1", conns)
+	}
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	if p := be.last.Header.Get("X-Forwarded-Proto"); p != "https" {
+		t.Errorf("X-Forwarded-Proto %q, want https", p)
+	}
+}
+
+// TestShutdownFinishesActiveAndClosesIdle: Shutdown lets a request in
+// flight finish and closes idle keep-alive connections.
+func TestShutdownFinishesActiveAndClosesIdle(t *testing.T) {
+	be := startBackend(t, "slow", 0, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+		io.WriteString(w, "slow")
+	})
+	cfg := defaults()
+	tp := startProxy(t, cfg)
+	oneRoute(t, tp, cfg, be)
+	addr := tp.httpURL[len("http://"):]
+	idle, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	idle.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(idle, "GET / HTTP/1.1\r\nHost: nowhere\r\n\r\n")
+	br := bufio.NewReader(idle)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 404 {
+		t.Fatalf("idle connection's first answer: %v %v", resp, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	done := make(chan string, 1)
+	go func() {
+		code, body, _ := get(t, client(t), tp.httpURL+"/", "h.example")
+		done <- fmt.Sprint(code, " ", body)
+	}()
+	time.Sleep(100 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tp.http.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if got := <-done; got != "200 slow" {
+		t.Errorf("request in flight during Shutdown: %s", got)
+	}
+	if _, err := br.ReadByte(); err == nil {
+		t.Error("idle connection still open after Shutdown")
 	}
 }

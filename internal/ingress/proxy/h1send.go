@@ -22,7 +22,11 @@ func (c *h1conn) sendRequest(uc *upConn, body reqBody, last bool) error {
 	w.WriteByte(' ')
 	w.Write(upstreamTarget(q.target))
 	w.WriteString(" HTTP/1.1\r\nHost: ")
-	w.Write(q.host)
+	if len(q.host) > 0 {
+		w.Write(q.host)
+	} else {
+		w.WriteString(uc.ep.name) // HTTP/1.0 without Host, as Go's transport does
+	}
 	w.WriteString("\r\n")
 	for i, h := range q.headers {
 		switch q.kinds[i] {

@@ -64,6 +64,9 @@ func (h *health) ejected(ep netip.AddrPort) bool {
 
 // success resets ep.
 func (h *health) success(ep netip.AddrPort) {
+	if h.tracked.Load() == 0 {
+		return // nothing has failed: lock-free, like ejected
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.eps[ep]; ok {
