@@ -91,7 +91,7 @@ func (p *Proxy) record(rec *logRecord) {
 	}
 	ls.line = append(x.cfg.LogFormat.Append(ls.line[:0], v), '\n')
 	p.logMu.Lock()
-	p.opts.AccessLog.Write(ls.line)
+	p.logW.Write(ls.line)
 	p.logMu.Unlock()
 	*v = nginxconf.Vars{UpstreamAddr: v.UpstreamAddr[:0], UpstreamStatus: v.UpstreamStatus[:0],
 		UpstreamResponseTime: v.UpstreamResponseTime[:0], UpstreamResponseLength: v.UpstreamResponseLength[:0]}

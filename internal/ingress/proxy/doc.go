@@ -36,6 +36,8 @@
 //     response, upgraded connections.
 //   - upconn.go, uppool.go: the upstream connection pool
 //     (upstream-keepalive-connections and -timeout, proxy-*-timeout).
+//   - rawio.go, logfile.go: socket and access-log writes as raw system
+//     calls, which keep the runtime's sysmon thread asleep.
 //   - exchange.go: per-request state both paths fill in.
 //   - handler.go, body.go, respwriter.go, connstate.go, bufpool.go,
 //     upstream.go, transport.go, conn.go: the net/http path: ServeHTTP,

@@ -46,6 +46,7 @@ func (b *bufPools) put(br *bufio.Reader, bw *bufio.Writer) {
 func (g *generation) serveFast(nc net.Conn) {
 	f := g.f
 	defer g.connDone()
+	nc = newRawIO(nc)
 	if f.tlsCfg != nil {
 		tc := tls.Server(nc, f.tlsCfg)
 		if g.params.header > 0 {

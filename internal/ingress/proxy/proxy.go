@@ -58,6 +58,7 @@ type Proxy struct {
 	metrics   *metrics
 	logMu     sync.Mutex       // serialises access log writes
 	logStates sync.Pool        // *logState
+	logW      io.Writer        // opts.AccessLog, or a raw writer of the same file
 	defCert   *tls.Certificate // generated at New
 }
 
@@ -101,6 +102,7 @@ func New(opts Options) (*Proxy, error) {
 	if p.opts.HTTPSPort == 0 {
 		p.opts.HTTPSPort = 443
 	}
+	p.logW = logWriterFor(opts.AccessLog)
 	p.lb = newBalancer(opts.Health.withDefaults(), p.now)
 	p.metrics = newMetrics(opts.Registerer)
 	p.logStates.New = func() any { return &logState{line: make([]byte, 0, 512)} }

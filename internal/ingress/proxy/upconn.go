@@ -14,6 +14,7 @@ import (
 // proxy-send-timeout; there are no per-connection goroutines.
 type upConn struct {
 	nc         net.Conn
+	io         net.Conn // nc, read and written through rawIO
 	br         *bufio.Reader
 	bw         *bufio.Writer
 	ep         *epPool
@@ -28,7 +29,7 @@ type upConn struct {
 }
 
 func newUpConn(nc net.Conn, ep *epPool, params transportParams) *upConn {
-	c := &upConn{nc: nc, ep: ep, readTimeout: params.readTimeout, sendTimeout: params.sendTimeout}
+	c := &upConn{nc: nc, io: newRawIO(nc), ep: ep, readTimeout: params.readTimeout, sendTimeout: params.sendTimeout}
 	c.br = bufio.NewReaderSize(c, 16<<10)
 	c.bw = bufio.NewWriterSize(c, 16<<10)
 	return c
@@ -48,7 +49,7 @@ func (c *upConn) Read(b []byte) (int, error) {
 			c.nc.SetReadDeadline(c.rdl)
 		}
 	}
-	n, err := c.nc.Read(b)
+	n, err := c.io.Read(b)
 	c.readBytes += int64(n)
 	return n, err
 }
@@ -62,7 +63,7 @@ func (c *upConn) Write(b []byte) (int, error) {
 			c.nc.SetWriteDeadline(c.wdl)
 		}
 	}
-	n, err := c.nc.Write(b)
+	n, err := c.io.Write(b)
 	c.written += int64(n)
 	return n, err
 }
