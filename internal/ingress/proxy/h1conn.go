@@ -47,24 +47,34 @@ const (
 func (c *h1conn) serve(stopping func() bool) {
 	first := true
 	for {
-		if !first && c.br.Buffered() == 0 {
-			// Wait for the next request: keep-alive is the idle timeout.
+		if c.br.Buffered() == 0 {
+			// Wait for the next request: keep-alive is the idle timeout;
+			// for the first one client-header-timeout counts from the
+			// connection's start. Until a byte arrives the connection is
+			// idle, and Shutdown closes it.
 			c.state.Store(connIdle)
 			if stopping() {
 				return
 			}
-			c.nc.SetReadDeadline(time.Now().Add(c.params.idle))
+			switch {
+			case !first:
+				c.nc.SetReadDeadline(time.Now().Add(c.params.idle))
+			case c.params.header > 0:
+				c.nc.SetReadDeadline(time.Now().Add(c.params.header))
+			}
 			if _, err := c.br.Peek(1); err != nil {
 				return
 			}
 			c.state.Store(connActive)
 		}
-		// client-header-timeout: from the first byte (or, for the first
-		// request, from the connection's start) to the end of the head.
-		if c.params.header > 0 {
-			c.nc.SetReadDeadline(time.Now().Add(c.params.header))
-		} else if !first {
-			c.nc.SetReadDeadline(time.Time{})
+		// client-header-timeout: from the first byte to the end of the
+		// head.
+		if !first {
+			var d time.Time
+			if c.params.header > 0 {
+				d = time.Now().Add(c.params.header)
+			}
+			c.nc.SetReadDeadline(d)
 		}
 		first = false
 		raw, err := readHead(c.br, c.req.raw)
@@ -92,7 +102,7 @@ func (c *h1conn) serve(stopping func() bool) {
 	}
 }
 
-// newH1conn prepares a connection; tlsConn is non-nil for HTTPS.
+// newH1conn prepares a connection; nc is a *tls.Conn for HTTPS.
 func newH1conn(p *Proxy, nc net.Conn, br *bufio.Reader, bw *bufio.Writer, params frontendParams) *h1conn {
 	c := &h1conn{p: p, nc: nc, br: br, bw: bw, params: params, scheme: "http", port: "80"}
 	if _, ok := nc.(*tls.Conn); ok {

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/fjord-net/fjord/internal/ingress/route"
 )
@@ -18,7 +19,7 @@ type reqState struct {
 	bytes   int64 // response body bytes sent
 	tried   []netip.AddrPort
 	body    []byte // the buffered request body
-	scratch []byte
+	scratch []byte // copy buffer for re-chunked response bodies
 	idBuf   [32]byte
 }
 
@@ -147,7 +148,7 @@ func htmlEscape(s string) string {
 }
 
 // finish records the request.
-func (c *h1conn) finish(start timeT, be route.Backend, matched bool, up *upstreamInfo) {
+func (c *h1conn) finish(start time.Time, be route.Backend, matched bool, up *upstreamInfo) {
 	q := &c.req
 	rec := logRecord{
 		start: start, end: c.p.now(), status: c.st.status, bytes: c.st.bytes, x: &c.st.x, be: be, matched: matched,

@@ -37,8 +37,6 @@ func (d *dateCache) get(now time.Time) []byte {
 	return d.buf
 }
 
-type timeT = time.Time
-
 // randomID fills b (32 bytes) with random hex, like nginx's $request_id,
 // and returns it.
 func randomID(b []byte) []byte {
