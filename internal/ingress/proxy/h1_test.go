@@ -335,3 +335,48 @@ func TestShutdownFinishesActiveAndClosesIdle(t *testing.T) {
 		t.Error("idle connection still open after Shutdown")
 	}
 }
+
+// TestH1LargeBodies: bodies beyond what is buffered for resending stream
+// through in both directions, with a known length or chunked.
+func TestH1LargeBodies(t *testing.T) {
+	big := strings.Repeat("0123456789abcdef", 3<<20/16) // 3 MiB
+	be := startBackend(t, "be", 0, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "GET" {
+			if r.URL.Path == "/chunked" {
+				w.(http.Flusher).Flush() // no Content-Length: chunked
+			}
+			io.WriteString(w, big)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%d %v", len(b), string(b) == big)
+	})
+	cfg := defaults()
+	cfg.ProxyBodySize = 0 // unlimited
+	tp := startProxy(t, cfg)
+	oneRoute(t, tp, cfg, be)
+	hc := client(t)
+	for _, chunked := range []bool{false, true} {
+		var body io.Reader = strings.NewReader(big)
+		if chunked {
+			body = io.MultiReader(body)
+		}
+		req, _ := http.NewRequest("POST", tp.httpURL+"/", body)
+		req.Host = "h.example"
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := fmt.Sprintf("%d true", len(big)); resp.StatusCode != 200 || string(got) != want {
+			t.Errorf("POST of 3 MiB (chunked %v): %d %q, want %q", chunked, resp.StatusCode, got, want)
+		}
+	}
+	for _, path := range []string{"/", "/chunked"} {
+		code, got, _ := get(t, hc, tp.httpURL+path, "h.example")
+		if code != 200 || got != big {
+			t.Errorf("GET %s of 3 MiB: %d, %d bytes (equal %v)", path, code, len(got), got == big)
+		}
+	}
+}

@@ -1,6 +1,11 @@
 package proxy
 
-import "testing"
+import (
+	"bufio"
+	"net/http"
+	"strings"
+	"testing"
+)
 
 func TestParseResponse(t *testing.T) {
 	for _, tc := range []struct {
@@ -38,4 +43,46 @@ func TestParseResponse(t *testing.T) {
 				tc.name, r.status, r.contentLength, r.chunked, r.close, tc.status, tc.length, tc.chunked, tc.close)
 		}
 	}
+}
+
+// FuzzParseResponse checks the response-head parser against net/http's:
+// whatever both accept, they must frame the body the same way.
+func FuzzParseResponse(f *testing.F) {
+	for _, s := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+		"HTTP/1.0 200 OK\r\n\r\nbody",
+		"HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\n",
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		raw, err := readHead(bufio.NewReader(strings.NewReader(in)), nil)
+		if err != nil {
+			return
+		}
+		r := &response{raw: raw}
+		if !r.parse(false) {
+			return
+		}
+		if r.chunked && r.contentLength >= 0 {
+			t.Fatalf("%q: both chunked and Content-Length", in)
+		}
+		std, err := http.ReadResponse(bufio.NewReader(strings.NewReader(in)), nil)
+		if err != nil {
+			return
+		}
+		if std.StatusCode != r.status {
+			t.Fatalf("%q: status %d vs net/http %d", in, r.status, std.StatusCode)
+		}
+		stdChunked := len(std.TransferEncoding) > 0 && std.TransferEncoding[0] == "chunked"
+		if stdChunked != r.chunked {
+			t.Fatalf("%q: chunked %v vs net/http %v", in, r.chunked, stdChunked)
+		}
+		if !r.chunked && !r.close && std.ContentLength != r.contentLength {
+			t.Fatalf("%q: Content-Length %d vs net/http %d", in, r.contentLength, std.ContentLength)
+		}
+	})
 }
