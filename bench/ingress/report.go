@@ -595,7 +595,11 @@ func (r *results) verdict() []string {
 			}
 		}
 		if fs != nil && ns != nil {
-			line += fmt.Sprintf("; both make about the same number of system calls per request (%.1f and %.1f)", fs.PerReq, ns.PerReq)
+			if r := fs.PerReq / ns.PerReq; r > 0.87 && r < 1.15 {
+				line += fmt.Sprintf("; both make about the same number of system calls per request (%.1f and %.1f)", fs.PerReq, ns.PerReq)
+			} else {
+				line += fmt.Sprintf("; system calls per request: fjord %.1f, nginx %.1f", fs.PerReq, ns.PerReq)
+			}
 		}
 		if fu/nu > 2 && fk/nk < 1.6 {
 			line += ": the gap is mostly the user-space work per request (see the profile below)"

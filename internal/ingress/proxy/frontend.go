@@ -26,6 +26,11 @@ import (
 // same listener: new connections go to it, while connections of older
 // generations keep being served, with their old settings, until they end
 // by themselves. No connection is closed by a configuration change.
+//
+// When the handler is a Proxy (and not Options.NetHTTPOnly), a
+// generation serves HTTP/1.x connections itself on the hand-written path
+// (frontend_fast.go) with the same settings, and its http.Server only
+// serves the TLS connections that negotiated HTTP/2.
 type Frontend struct {
 	l      net.Listener
 	tlsCfg *tls.Config
