@@ -380,3 +380,55 @@ func TestH1LargeBodies(t *testing.T) {
 		}
 	}
 }
+
+// TestKeepAliveTimeouts: keep-alive closes an idle client connection;
+// upstream-keepalive-timeout retires an idle upstream connection, so the
+// next request dials a new one.
+func TestKeepAliveTimeouts(t *testing.T) {
+	var mu sync.Mutex
+	var remotes []string
+	be := startBackend(t, "be", 0, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		remotes = append(remotes, r.RemoteAddr)
+		mu.Unlock()
+		io.WriteString(w, "be")
+	})
+	cfg := defaults()
+	cfg.KeepAlive = 200 * time.Millisecond
+	cfg.UpstreamKeepaliveTimeout = 200 * time.Millisecond
+	tp := startProxy(t, cfg)
+	oneRoute(t, tp, cfg, be)
+	addr := tp.httpURL[len("http://"):]
+
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	ask := func() {
+		t.Helper()
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: h.example\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("request: %v %v", resp, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+	}
+	ask()
+	ask()                                       // within keep-alive: same client and upstream connections
+	if _, err := br.ReadByte(); err != io.EOF { // a timeout here: not closed within 10 s
+		t.Errorf("idle client connection: %v, want EOF from the proxy", err)
+	}
+	// The idle upstream connection is gone too by now: a new one is dialled.
+	time.Sleep(300 * time.Millisecond)
+	if code, _, _ := get(t, client(t), tp.httpURL+"/", "h.example"); code != 200 {
+		t.Fatalf("request after the upstream keep-alive timeout: %d", code)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(remotes) != 3 || remotes[0] != remotes[1] || remotes[2] == remotes[1] {
+		t.Errorf("upstream connections per request: %v; want the first two shared and the third new", remotes)
+	}
+}
