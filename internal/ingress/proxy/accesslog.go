@@ -50,7 +50,7 @@ func (p *Proxy) record(rec *logRecord) {
 		l = routeLabels{rec.be.IngressName, rec.be.Namespace, rec.be.Service}
 	}
 	p.metrics.observe(l, status, rec.end.Sub(rec.start), x.attempts)
-	if p.opts.AccessLog == nil {
+	if p.logs == nil {
 		return
 	}
 	ls := p.logStates.Get().(*logState)
@@ -90,9 +90,7 @@ func (p *Proxy) record(rec *logRecord) {
 		v.UpstreamResponseLength = append(v.UpstreamResponseLength, a.length)
 	}
 	ls.line = append(x.cfg.LogFormat.Append(ls.line[:0], v), '\n')
-	p.logMu.Lock()
-	p.logW.Write(ls.line)
-	p.logMu.Unlock()
+	p.logs.line(ls.line)
 	*v = nginxconf.Vars{UpstreamAddr: v.UpstreamAddr[:0], UpstreamStatus: v.UpstreamStatus[:0],
 		UpstreamResponseTime: v.UpstreamResponseTime[:0], UpstreamResponseLength: v.UpstreamResponseLength[:0]}
 	if cap(ls.line) <= 64<<10 {

@@ -38,6 +38,8 @@
 //     (upstream-keepalive-connections and -timeout, proxy-*-timeout).
 //   - rawio.go, logfile.go: socket and access-log writes as raw system
 //     calls, which keep the runtime's sysmon thread asleep.
+//   - logsink.go: access-log lines of overlapping requests written
+//     together; a lone request's line at once.
 //   - exchange.go: per-request state both paths fill in.
 //   - handler.go, body.go, respwriter.go, connstate.go, bufpool.go,
 //     upstream.go, transport.go, conn.go: the net/http path: ServeHTTP,

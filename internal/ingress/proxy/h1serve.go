@@ -58,6 +58,7 @@ func (c *h1conn) serveRequest() (keep bool) {
 	}
 	be, matched := act.snap.Routes.Match(host, path)
 	var up *upstreamInfo
+	p.begin()
 	defer func() { c.finish(start, be, matched, up) }()
 
 	// Answers given without reading the body close the connection, as

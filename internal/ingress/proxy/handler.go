@@ -33,6 +33,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var be route.Backend
 	matched := false
+	p.begin()
 	defer func() { p.finish(r, sw, x, be, matched, start) }()
 
 	if r.ProtoMajor == 1 {

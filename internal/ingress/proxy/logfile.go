@@ -56,7 +56,7 @@ func (r *rawFileWriter) write(fd uintptr) bool {
 	return true
 }
 
-// Write writes all of b; callers serialise calls (Proxy.logMu).
+// Write writes all of b; callers serialise calls (logSink.mu).
 func (r *rawFileWriter) Write(b []byte) (int, error) {
 	r.buf, r.errno = b, 0
 	err := r.rc.Write(r.writeFn)

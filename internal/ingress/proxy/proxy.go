@@ -56,9 +56,8 @@ type Proxy struct {
 	rp        *httputil.ReverseProxy
 	lb        *balancer
 	metrics   *metrics
-	logMu     sync.Mutex       // serialises access log writes
 	logStates sync.Pool        // *logState
-	logW      io.Writer        // opts.AccessLog, or a raw writer of the same file
+	logs      *logSink         // nil without an access log
 	defCert   *tls.Certificate // generated at New
 }
 
@@ -102,7 +101,9 @@ func New(opts Options) (*Proxy, error) {
 	if p.opts.HTTPSPort == 0 {
 		p.opts.HTTPSPort = 443
 	}
-	p.logW = logWriterFor(opts.AccessLog)
+	if opts.AccessLog != nil {
+		p.logs = newLogSink(logWriterFor(opts.AccessLog))
+	}
 	p.lb = newBalancer(opts.Health.withDefaults(), p.now)
 	p.metrics = newMetrics(opts.Registerer)
 	p.logStates.New = func() any { return &logState{line: make([]byte, 0, 512)} }
@@ -158,8 +159,21 @@ func (p *Proxy) Swap(in *Snapshot) {
 // Snapshot returns the current Snapshot.
 func (p *Proxy) Snapshot() *Snapshot { return p.cur.Load().snap }
 
-// Close closes idle upstream connections.
-func (p *Proxy) Close() { p.cur.Load().tr.closeIdle() }
+// Close closes idle upstream connections and writes access-log lines
+// still pending.
+func (p *Proxy) Close() {
+	p.cur.Load().tr.closeIdle()
+	if p.logs != nil {
+		p.logs.flush()
+	}
+}
+
+// begin counts a request in progress for the access log (see logSink).
+func (p *Proxy) begin() {
+	if p.logs != nil {
+		p.logs.begin()
+	}
+}
 
 // randomRequestID returns 32 random hex characters, like nginx's $request_id.
 func randomRequestID() string {
