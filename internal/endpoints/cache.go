@@ -35,6 +35,7 @@ type cache struct {
 	pods     map[string]map[string]*corev1.Pod // namespace → name
 	live     map[string]bool                   // node name → its Lease exists
 	slices   map[string]map[string]*discoveryv1.EndpointSlice
+	owned    map[types.NamespacedName]map[string]*discoveryv1.EndpointSlice // managed slices by their Service
 	listed   map[string]bool
 	dirty    map[types.NamespacedName]bool
 	all      bool // every service is dirty
@@ -46,6 +47,7 @@ func newCache() *cache {
 		pods:     map[string]map[string]*corev1.Pod{},
 		live:     map[string]bool{},
 		slices:   map[string]map[string]*discoveryv1.EndpointSlice{},
+		owned:    map[types.NamespacedName]map[string]*discoveryv1.EndpointSlice{},
 		listed:   map[string]bool{},
 		dirty:    map[types.NamespacedName]bool{},
 	}
@@ -64,6 +66,7 @@ func (c *cache) replace(kind string, list []objects.Object) {
 		c.live = map[string]bool{}
 	case kindSlice:
 		c.slices = map[string]map[string]*discoveryv1.EndpointSlice{}
+		c.owned = map[types.NamespacedName]map[string]*discoveryv1.EndpointSlice{}
 	}
 	for _, o := range list {
 		c.put(o)
@@ -88,8 +91,10 @@ func (c *cache) update(obj objects.Object, deleted bool) {
 		if svc := o.Labels[LabelServiceName]; svc != "" {
 			c.dirty[key(o.Namespace, svc)] = true
 		}
-	default: // a Lease: any pod may be on that node
-		c.all = true
+	default: // a Lease: any pod may be on that node, if its liveness changed
+		if c.live[obj.GetName()] == deleted {
+			c.all = true
+		}
 	}
 	if deleted {
 		c.remove(obj)
@@ -111,7 +116,15 @@ func (c *cache) put(obj objects.Object) {
 		if c.slices[o.Namespace] == nil {
 			c.slices[o.Namespace] = map[string]*discoveryv1.EndpointSlice{}
 		}
+		c.unindex(c.slices[o.Namespace][o.Name])
 		c.slices[o.Namespace][o.Name] = o
+		if svc := o.Labels[LabelServiceName]; Managed(o) && svc != "" {
+			k := key(o.Namespace, svc)
+			if c.owned[k] == nil {
+				c.owned[k] = map[string]*discoveryv1.EndpointSlice{}
+			}
+			c.owned[k][o.Name] = o
+		}
 	default:
 		c.live[obj.GetName()] = true
 	}
@@ -124,9 +137,24 @@ func (c *cache) remove(obj objects.Object) {
 	case *corev1.Pod:
 		delete(c.pods[o.Namespace], o.Name)
 	case *discoveryv1.EndpointSlice:
+		c.unindex(c.slices[o.Namespace][o.Name])
 		delete(c.slices[o.Namespace], o.Name)
 	default:
 		delete(c.live, obj.GetName())
+	}
+}
+
+// unindex drops a stored slice (nil: none) from the by-Service index.
+func (c *cache) unindex(es *discoveryv1.EndpointSlice) {
+	if es == nil {
+		return
+	}
+	k := key(es.Namespace, es.Labels[LabelServiceName])
+	if byName := c.owned[k]; byName != nil && byName[es.Name] == es {
+		delete(byName, es.Name)
+		if len(byName) == 0 {
+			delete(c.owned, k)
+		}
 	}
 }
 
@@ -170,12 +198,8 @@ func (c *cache) takePlan() (p Plan, covered []types.NamespacedName, ok bool) {
 		for k := range c.services {
 			c.dirty[k] = true
 		}
-		for _, byName := range c.slices {
-			for _, es := range byName {
-				if Managed(es) && es.Labels[LabelServiceName] != "" {
-					c.dirty[key(es.Namespace, es.Labels[LabelServiceName])] = true
-				}
-			}
+		for k := range c.owned {
+			c.dirty[k] = true
 		}
 		c.all = false
 	}
@@ -194,7 +218,7 @@ func (c *cache) takePlan() (p Plan, covered []types.NamespacedName, ok bool) {
 		if svc := c.services[k]; svc != nil {
 			desired = Desired(svc, c.podList(k.Namespace), c.live)
 		}
-		p.add(planService(k.Name, desired, c.slices[k.Namespace]))
+		p.add(planService(k.Name, desired, c.slices[k.Namespace], c.owned[k]))
 	}
 	return p, covered, true
 }

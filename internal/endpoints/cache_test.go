@@ -46,3 +46,51 @@ func TestCachePlansNothingUntilEveryKindIsListed(t *testing.T) {
 		t.Fatalf("plan after unready %+v", p)
 	}
 }
+
+// A Lease renewal of a node already alive changes no readiness, so it must not make
+// the next plan cover every service (at 30,000 services that was a CPU-second per
+// renewal). A node's Lease going away does.
+func TestCacheLeaseRenewalDirtiesNothing(t *testing.T) {
+	c := newCache()
+	svc := testService("web", map[string]string{"app": "web"}, port("http", 80, intstr.FromInt32(80)))
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "n1", Namespace: LeaseNamespace}}
+	c.replace(kindService, []objects.Object{svc})
+	c.replace(kindSlice, nil)
+	c.replace(kindLease, []objects.Object{lease})
+	c.replace(kindPod, []objects.Object{testPod("a", "10.244.1.2", "n1", true)})
+	p, _, _ := c.takePlan()
+	for _, es := range p.Apply {
+		c.update(es, false)
+	}
+	c.takePlan()
+	c.update(lease, false)
+	if _, covered, _ := c.takePlan(); len(covered) != 0 {
+		t.Fatalf("a renewal dirtied %v", covered)
+	}
+	c.update(lease, true)
+	if p, covered, _ := c.takePlan(); len(covered) != 1 || len(p.Apply) != 1 || *p.Apply[0].Endpoints[0].Conditions.Ready {
+		t.Fatalf("after the lease went away: covered %v, plan %+v; want the endpoint unready", covered, p)
+	}
+}
+
+// The by-Service index follows a slice whose service label changes, so the old
+// Service's plan deletes nothing it no longer owns and the new one sees it.
+func TestCacheOwnedIndexFollowsRelabel(t *testing.T) {
+	c := newCache()
+	web := testService("web", map[string]string{"app": "web"}, port("http", 80, intstr.FromInt32(80)))
+	es := Desired(web, nil, nil)[0]
+	c.update(es, false)
+	if len(c.owned[key(es.Namespace, "web")]) != 1 {
+		t.Fatalf("index %v", c.owned)
+	}
+	moved := es.DeepCopy()
+	moved.Labels[LabelServiceName] = "api"
+	c.update(moved, false)
+	if len(c.owned[key(es.Namespace, "web")]) != 0 || len(c.owned[key(es.Namespace, "api")]) != 1 {
+		t.Fatalf("after relabel: index %v", c.owned)
+	}
+	c.update(moved, true)
+	if len(c.owned) != 0 {
+		t.Fatalf("after delete: index %v", c.owned)
+	}
+}

@@ -31,7 +31,13 @@ func (p *Plan) add(q Plan) {
 // planService diffs the desired slices of service svcName against stored, every slice
 // stored in the service's namespace by name. Only slices that differ are written; managed
 // slices labelled with the service's name that are not desired are deleted.
-func planService(svcName string, desired []*discoveryv1.EndpointSlice, stored map[string]*discoveryv1.EndpointSlice) Plan {
+//
+// stored holds every slice of the Service's namespace, by name (a desired name may be
+// taken by a slice fjord does not manage); owned only the managed ones labelled with
+// this Service, the candidates for deletion. Keeping them apart makes a plan cost what
+// the Service owns, not what the namespace holds: a resync of N services would
+// otherwise look at N × N slices.
+func planService(svcName string, desired []*discoveryv1.EndpointSlice, stored, owned map[string]*discoveryv1.EndpointSlice) Plan {
 	var p Plan
 	want := map[string]bool{}
 	for _, d := range desired {
@@ -47,7 +53,7 @@ func planService(svcName string, desired []*discoveryv1.EndpointSlice, stored ma
 		}
 	}
 	var stale []string
-	for name, cur := range stored {
+	for name, cur := range owned {
 		if !want[name] && Managed(cur) && cur.Labels[LabelServiceName] == svcName {
 			stale = append(stale, name)
 		}

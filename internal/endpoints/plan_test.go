@@ -35,20 +35,20 @@ func TestPlanService(t *testing.T) {
 	nn := func(name string) types.NamespacedName { return types.NamespacedName{Namespace: "default", Name: name} }
 
 	t.Run("missing is created", func(t *testing.T) {
-		p := planService("web", desired(), stored())
+		p := planFor("web", desired(), stored())
 		if len(p.Apply) != 1 || len(p.Delete) != 0 {
 			t.Fatalf("%+v", p)
 		}
 	})
 	t.Run("unchanged writes nothing", func(t *testing.T) {
-		if p := planService("web", desired(), stored(asStored(desired()[0]))); !p.Empty() {
+		if p := planFor("web", desired(), stored(asStored(desired()[0]))); !p.Empty() {
 			t.Fatalf("%+v", p)
 		}
 	})
 	t.Run("changed is updated", func(t *testing.T) {
 		old := asStored(desired()[0])
 		*old.Endpoints[0].Conditions.Ready = false
-		if p := planService("web", desired(), stored(old)); len(p.Apply) != 1 {
+		if p := planFor("web", desired(), stored(old)); len(p.Apply) != 1 {
 			t.Fatalf("%+v", p)
 		}
 	})
@@ -57,21 +57,33 @@ func TestPlanService(t *testing.T) {
 		staleMine.Name = "web-fjord-2"
 		otherSvc := asStored(desired()[0])
 		otherSvc.Name, otherSvc.Labels = "db-fjord", map[string]string{LabelServiceName: "db", LabelManagedBy: ManagedBy}
-		p := planService("web", desired(), stored(asStored(desired()[0]), staleMine, otherSvc, unmanaged("web-user", "web")))
+		p := planFor("web", desired(), stored(asStored(desired()[0]), staleMine, otherSvc, unmanaged("web-user", "web")))
 		if len(p.Apply) != 0 || len(p.Delete) != 1 || p.Delete[0] != nn("web-fjord-2") {
 			t.Fatalf("%+v", p)
 		}
 	})
 	t.Run("service gone deletes all its managed slices", func(t *testing.T) {
-		p := planService("web", nil, stored(asStored(desired()[0]), unmanaged("web-user", "web")))
+		p := planFor("web", nil, stored(asStored(desired()[0]), unmanaged("web-user", "web")))
 		if len(p.Delete) != 1 || p.Delete[0] != nn("web-fjord") {
 			t.Fatalf("%+v", p)
 		}
 	})
 	t.Run("an unmanaged slice holding the name is never overwritten", func(t *testing.T) {
-		p := planService("web", desired(), stored(unmanaged("web-fjord", "web")))
+		p := planFor("web", desired(), stored(unmanaged("web-fjord", "web")))
 		if !p.Empty() || len(p.Blocked) != 1 || p.Blocked[0] != nn("web-fjord") {
 			t.Fatalf("%+v", p)
 		}
 	})
+}
+
+// planFor is planService with the owned slices picked out of stored the way the
+// cache's index does.
+func planFor(svc string, desired []*discoveryv1.EndpointSlice, stored map[string]*discoveryv1.EndpointSlice) Plan {
+	owned := map[string]*discoveryv1.EndpointSlice{}
+	for name, es := range stored {
+		if Managed(es) && es.Labels[LabelServiceName] == svc {
+			owned[name] = es
+		}
+	}
+	return planService(svc, desired, stored, owned)
 }
