@@ -30,8 +30,8 @@ type upConn struct {
 
 func newUpConn(nc net.Conn, ep *epPool, params transportParams) *upConn {
 	c := &upConn{nc: nc, io: newRawIO(nc), ep: ep, readTimeout: params.readTimeout, sendTimeout: params.sendTimeout}
-	c.br = bufio.NewReaderSize(c, 16<<10)
-	c.bw = bufio.NewWriterSize(c, 16<<10)
+	c.br = bufio.NewReaderSize(c, 8<<10)
+	c.bw = bufio.NewWriterSize(c, 8<<10)
 	return c
 }
 
