@@ -26,8 +26,8 @@
 // 10,000 services is tens of MB and takes seconds to produce and parse.
 // With Config.Netlink (the agent's setting) nlread.go reads chains, sets,
 // rule summaries and element counts straight from the kernel over netlink,
-// and a periodic full sync first audits the table (structure, the fixed
-// chains, a sample of service chains, element counts: tens of ms at any
-// size) and reads and reconciles all of it only when the audit finds a
+// and a periodic full sync first audits the table (its object count,
+// named sets, the fixed chains, a sample of service chains, element
+// counts: tens of ms at any size) and reads and reconciles all of it only when the audit finds a
 // difference or once an hour (Config.FullReadPeriod).
 package nftproxy

@@ -82,6 +82,7 @@ func TestNetlinkResyncRepairsDrift(t *testing.T) {
 		{"flush table", []string{"nft", "flush", "table", "ip", TableName}},
 		{"delete element", []string{"nft", "delete", "element", "ip", TableName, serviceIPsMap, "{ 10.96.0.10 . tcp . 80 }"}},
 		{"flush service chain", nil}, // filled in below
+		{"add a chain", []string{"nft", "add", "chain", "ip", TableName, "intruder"}},
 		{"delete table", []string{"nft", "delete", "table", "ip", TableName}},
 	}
 	inNetlinkProxier(t, ns.Name, clock, func(p *Proxier) {
@@ -110,7 +111,18 @@ func TestNetlinkResyncRepairsDrift(t *testing.T) {
 				continue
 			}
 			st, err := p.Sync(m, true)
-			if err != nil || st.Operations == 0 || !st.Full {
+			if d.name == "add a chain" {
+				// A chain the Proxier did not write is found, flushed and
+				// deleted after the grace period, like any chain it no
+				// longer needs.
+				clock.Advance(2 * time.Second)
+				if st.Full && st.ChainsFlushed == 1 && err == nil {
+					st, err = p.Sync(m, false)
+				}
+				if err != nil || st.ChainsDeleted != 1 {
+					t.Errorf("%s: %+v, %v; want it found and deleted", d.name, st, err)
+				}
+			} else if err != nil || st.Operations == 0 || !st.Full {
 				t.Errorf("%s: resync %+v, %v; want a repair", d.name, st, err)
 			}
 			if st, err := p.Sync(m, true); err != nil || st.Operations != 0 {

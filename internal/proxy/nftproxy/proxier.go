@@ -35,6 +35,7 @@ type Proxier struct {
 	synced   bool      // a sync has succeeded since New
 	needFull bool      // the last transaction failed
 	lastRead time.Time // when the whole table was last read
+	tableUse uint32    // the table's use count after the last write (Netlink)
 }
 
 // New returns a Proxier for the table TableName of nft, which must be an
@@ -188,6 +189,12 @@ func (p *Proxier) SyncContext(ctx context.Context, m servicemap.Map, full bool) 
 		return st, fmt.Errorf("nftproxy: sync table %s %s: %w", p.s.fam.nft, TableName, err)
 	}
 	p.commit(pl, now)
+	if p.s.netlink && pl.tx.NumOperations() > 0 {
+		// What an audit compares the table's use count with. Unknown (0) if
+		// this read fails; the next audit then finds a difference and reads
+		// the whole table, which sets it again.
+		p.tableUse, _ = tableUseNetlink(p.s.fam.nfproto, TableName)
+	}
 	p.synced, p.needFull = true, false
 	pl.fill(&st)
 	st.PendingDeletes = len(p.stale)

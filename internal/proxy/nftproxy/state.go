@@ -81,6 +81,7 @@ func (p *Proxier) listKernel(ctx context.Context) (kernelState, error) {
 		return ks, nil
 	}
 	ks.table, ks.chains, ks.containers = true, t.chains, t.containers
+	p.tableUse = t.use
 	return ks, p.listFixedElements(ctx, &ks)
 }
 
@@ -91,7 +92,8 @@ func (p *Proxier) listKernel(ctx context.Context) (kernelState, error) {
 const auditSample = 2048
 
 // auditKernel checks cheaply, over netlink, that the table is as the
-// Proxier believes: the same chains, sets and maps, the same rules in the
+// Proxier believes: as many chains and sets as after its last write (the
+// table's use count), the same named sets and maps, the same rules in the
 // fixed chains (through which every packet enters, so a flushed table
 // shows there) and in a sample of the service chains (all of them in a
 // small table), and as many elements in each fixed set and map. An element
@@ -116,13 +118,8 @@ func (p *Proxier) auditKernel() (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("nftproxy: audit table %s %s over netlink: %w", p.s.fam.nft, TableName, err)
 	}
-	if t.found != p.k.table || len(t.chains) != len(p.k.chains) || !maps.Equal(t.containers, p.k.containers) {
+	if t.found != p.k.table || t.use != p.tableUse || len(t.missing) > 0 || !maps.Equal(t.containers, p.k.containers) {
 		return false, nil
-	}
-	for name := range t.chains {
-		if _, ok := p.k.chains[name]; !ok {
-			return false, nil
-		}
 	}
 	for _, name := range fixed {
 		if t.chains[name] != p.k.chains[name] {
