@@ -83,12 +83,14 @@ func (b *bench) do(ctx context.Context, res *results) error {
 	}
 	// Rounds: at each connection count every target once; the order rotates
 	// and reverses every other round, so no target always follows another.
+	// With two targets the rotation alone alternates them (reversing too
+	// would undo it, and one target would always run first).
 	for r := 0; r < *flagRounds; r++ {
 		for ci, c := range b.conns {
 			order := slices.Clone(b.targets)
 			k := (r + ci) % len(order)
 			order = append(order[k:], order[:k]...)
-			if r%2 == 1 {
+			if r%2 == 1 && len(order) > 2 {
 				slices.Reverse(order)
 			}
 			for _, t := range order {
