@@ -22,8 +22,8 @@ func (c *h1conn) sendRequest(uc *upConn, body reqBody, last bool) error {
 	w.WriteByte(' ')
 	w.Write(upstreamTarget(q.target))
 	w.WriteString(" HTTP/1.1\r\nHost: ")
-	if len(q.host) > 0 {
-		w.Write(q.host)
+	if host := c.st.host; host != "" {
+		w.WriteString(host)
 	} else {
 		w.WriteString(uc.ep.name) // HTTP/1.0 without Host, as Go's transport does
 	}
@@ -50,9 +50,7 @@ func (c *h1conn) sendRequest(uc *upConn, body reqBody, last bool) error {
 	writeHeader(w, "X-Request-ID", x.reqID)
 	writeHeader(w, "X-Real-IP", x.clientIP)
 	writeHeader(w, "X-Forwarded-For", x.clientIP)
-	w.WriteString("X-Forwarded-Host: ")
-	w.Write(q.host)
-	w.WriteString("\r\n")
+	writeHeader(w, "X-Forwarded-Host", c.st.host)
 	writeHeader(w, "X-Forwarded-Port", x.port)
 	writeHeader(w, "X-Forwarded-Proto", x.scheme)
 	writeHeader(w, "X-Scheme", x.scheme)

@@ -17,6 +17,7 @@ type reqState struct {
 	x       exchange
 	status  int   // status sent to the client (0 = none yet)
 	bytes   int64 // response body bytes sent
+	host    string // the request's host: Host, or an absolute-form target's
 	tried   []netip.AddrPort
 	body    []byte // the buffered request body
 	scratch []byte // copy buffer for re-chunked response bodies
@@ -54,8 +55,9 @@ func (c *h1conn) serveRequest() (keep bool) {
 		return false
 	}
 	if absHost != "" {
-		host = absHost
+		host = absHost // as net/http does for an absolute-form target
 	}
+	st.host = host
 	be, matched := act.snap.Routes.Match(host, path)
 	var up *upstreamInfo
 	p.begin()
@@ -156,7 +158,7 @@ func (c *h1conn) finish(start time.Time, be route.Backend, matched bool, up *ups
 		request:       bstr(q.line),
 		method:        bstr(q.method),
 		uri:           bstr(q.target),
-		host:          bstr(q.host),
+		host:          c.st.host,
 		referer:       bstr(q.get(hReferer)),
 		userAgent:     bstr(q.get(hUserAgent)),
 		xForwardedFor: bstr(q.get(hXForwardedFor)),
