@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -46,6 +47,14 @@ func (b *bufPools) put(br *bufio.Reader, bw *bufio.Writer) {
 func (g *generation) serveFast(nc net.Conn) {
 	f := g.f
 	defer g.connDone()
+	defer func() {
+		// Like net/http: a panic serving one connection closes that
+		// connection, not the process.
+		if r := recover(); r != nil {
+			nc.Close()
+			f.log.Error("panic serving connection", "remote", nc.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
 	nc = newRawIO(nc)
 	if f.tlsCfg != nil {
 		tc := tls.Server(nc, f.tlsCfg)
@@ -68,10 +77,12 @@ func (g *generation) serveFast(nc net.Conn) {
 	g.mu.Lock()
 	g.fastConns[c] = struct{}{}
 	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		delete(g.fastConns, c)
+		g.mu.Unlock()
+	}()
 	c.serve(g.stopping.Load)
-	g.mu.Lock()
-	delete(g.fastConns, c)
-	g.mu.Unlock()
 	nc.Close()
 	f.bufs.put(br, bw)
 }

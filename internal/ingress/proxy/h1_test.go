@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -430,5 +431,42 @@ func TestKeepAliveTimeouts(t *testing.T) {
 	defer mu.Unlock()
 	if len(remotes) != 3 || remotes[0] != remotes[1] || remotes[2] == remotes[1] {
 		t.Errorf("upstream connections per request: %v; want the first two shared and the third new", remotes)
+	}
+}
+
+// TestH1SurvivesGarbage: malformed and truncated input on many
+// connections leaves the proxy serving.
+func TestH1SurvivesGarbage(t *testing.T) {
+	be := startBackend(t, "be", 0, nil)
+	cfg := defaults()
+	tp := startProxy(t, cfg)
+	oneRoute(t, tp, cfg, be)
+	addr := tp.httpURL[len("http://"):]
+	valid := "POST /x HTTP/1.1\r\nHost: h.example\r\nTransfer-Encoding: chunked\r\nConnection: Upgrade\r\nUpgrade: x\r\nExpect: 100-continue\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 200; i++ {
+		b := []byte(valid)
+		for j := 0; j < 1+rng.IntN(8); j++ { // flip, cut or duplicate bytes
+			switch k := rng.IntN(len(b)); rng.IntN(3) {
+			case 0:
+				b[k] = byte(rng.IntN(256))
+			case 1:
+				b = b[:k+1]
+			default:
+				b = append(b[:k:k], b[k/2:]...)
+			}
+		}
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		c.Write(b)
+		c.(*net.TCPConn).CloseWrite()
+		io.Copy(io.Discard, c)
+		c.Close()
+	}
+	if code, body, _ := get(t, client(t), tp.httpURL+"/", "h.example"); code != 200 || body != "be" {
+		t.Fatalf("after garbage: %d %q", code, body)
 	}
 }

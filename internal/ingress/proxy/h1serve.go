@@ -15,8 +15,8 @@ import (
 // the connection for each of its requests.
 type reqState struct {
 	x       exchange
-	status  int   // status sent to the client (0 = none yet)
-	bytes   int64 // response body bytes sent
+	status  int    // status sent to the client (0 = none yet)
+	bytes   int64  // response body bytes sent
 	host    string // the request's host: Host, or an absolute-form target's
 	tried   []netip.AddrPort
 	body    []byte // the buffered request body
