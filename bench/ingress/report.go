@@ -526,25 +526,26 @@ func (r *results) verdict() []string {
 		return []string{"fjord and nginx were not both measured: no verdict."}
 	}
 	var out []string
-	var tpWin, latWin, all int
+	var tpWin, tpTie, latWin, all int
 	for _, c := range r.Conns {
 		all++
 		tr := medOf(f, c, fRPS) / medOf(n, c, fRPS)
 		p50 := medOf(f, c, fP50) / medOf(n, c, fP50)
 		p99 := medOf(f, c, fP99) / medOf(n, c, fP99)
-		if tr > 1 {
+		lo, hi := pairedRange(f, n, c, fRPS)
+		// A median ratio a hair above 1 is no win when rounds go either way.
+		tp := "does **not** beat nginx on throughput"
+		switch {
+		case tr > 1 && lo > 1:
 			tpWin++
+			tp = "beats nginx on throughput"
+		case lo <= 1 && hi >= 1:
+			tpTie++
+			tp = "is even with nginx on throughput"
 		}
 		if p50 < 1 && p99 < 1 {
 			latWin++
 		}
-		word := func(ok bool) string {
-			if ok {
-				return "beats"
-			}
-			return "does **not** beat"
-		}
-		lo, hi := pairedRange(f, n, c, fRPS)
 		lat := fmt.Sprintf("beats it on latency (p50 %.2f×, p99 %.2f×)", p50, p99)
 		switch {
 		case p50 >= 1 && p99 >= 1:
@@ -554,12 +555,18 @@ func (r *results) verdict() []string {
 		case p99 >= 1:
 			lat = fmt.Sprintf("is faster at the median (p50 %.2f×) but has the longer tail (p99 %.2f×)", p50, p99)
 		}
-		out = append(out, fmt.Sprintf("`-c %d`: fjord %s nginx on throughput (%.2f×; round by round, undisturbed rounds, %.2f–%.2f×) and %s.",
-			c, word(tr > 1), tr, lo, hi, lat))
+		line := fmt.Sprintf("`-c %d`: fjord %s (%.2f×; round by round, undisturbed rounds, %.2f–%.2f×) and %s.", c, tp, tr, lo, hi, lat)
+		// How busy each proxy's CPU was says whether the proxy set the pace.
+		fu := medOf(f, c, fCPU) * medOf(f, c, fRPS) / 1e6
+		nu := medOf(n, c, fCPU) * medOf(n, c, fRPS) / 1e6
+		if fu < 0.85 && nu < 0.85 {
+			line += fmt.Sprintf(" Neither proxy's CPU was saturated (fjord %.2f, nginx %.2f of its one CPU): the client, the backends or the round trip set the pace here, not the proxy.", fu, nu)
+		}
+		out = append(out, line)
 	}
 	overall := "**The target is met**: fjord beats nginx on both throughput and latency at every connection count measured."
 	if tpWin < all || latWin < all {
-		overall = fmt.Sprintf("**The target is not met**: fjord beats nginx on throughput at %d of %d connection counts and on latency (p50 and p99 both lower) at %d of %d.", tpWin, all, latWin, all)
+		overall = fmt.Sprintf("**The target is not met everywhere**: fjord beats nginx on throughput at %d of %d connection counts (even at %d) and on latency (p50 and p99 both lower) at %d of %d.", tpWin, all, tpTie, latWin, all)
 	}
 	out = append([]string{overall}, out...)
 	if h != nil {
