@@ -1,7 +1,11 @@
 package lab
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -79,4 +83,36 @@ spec:
   - name: echo
     image: fjord/echo   # the lab runs 'fjord echo' unless command/args are given
 `, node)
+}
+
+// WaitHTTP polls url until it answers 200 OK, for at most limit. The error names the
+// last answer or failure.
+func WaitHTTP(ctx context.Context, url string, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	// No proxy from the environment: the lab's addresses are only reachable directly.
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil}}
+	last := "no answer"
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s did not answer 200 OK within %s (last: %s)", url, limit, last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

@@ -150,6 +150,13 @@ func Up(ctx context.Context, c Config, out io.Writer) (err error) {
 		}); err != nil {
 			return err
 		}
+		// Pods run before their readiness probes pass and their endpoints are
+		// published; the printed `curl` must work the moment the lab says it is up.
+		if err := step(fmt.Sprintf("ingress serves the demo (http://%v/)", c.NodeAddr(1)), func() error {
+			return WaitHTTP(ctx, fmt.Sprintf("http://%v/", c.NodeAddr(1)), 30*time.Second)
+		}); err != nil {
+			return err
+		}
 		fmt.Fprintln(out)
 		if c.Nodes < 2 {
 			fmt.Fprintln(out, "(one node: no pod-to-pod matrix to check)")
