@@ -34,6 +34,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/fjord-net/fjord/bench/benchkit"
 	"io"
 	"os"
 	"os/exec"
@@ -184,7 +185,7 @@ func run() (code int) {
 		return 1
 	}
 	res.End = time.Now().UTC()
-	res.Machine.LoadEnd = loadavg()
+	res.Machine.LoadEnd = benchkit.LoadAvg()
 	res.Notes = b.notes
 	res.Runner = b.runner
 	if *flagJSON != "" {
@@ -235,7 +236,7 @@ func output(ctx context.Context, res *results, tmp string) int {
 	report := res.markdown(*flagDoc)
 	fmt.Println(report)
 	if *flagDoc != "" {
-		if err := writeSection(*flagDoc, report); err != nil {
+		if err := benchkit.WriteSection(*flagDoc, "Ingress", "bench-ingress", report); err != nil {
 			fmt.Fprintln(os.Stderr, "bench-ingress: writing document:", err)
 			return 1
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/fjord-net/fjord/bench/benchkit"
 	"math"
 	"os"
 	"os/exec"
@@ -46,7 +47,7 @@ type results struct {
 }
 
 func machineInfo(fjord string) machine {
-	m := machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), LoadStart: loadavg()}
+	m := machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), LoadStart: benchkit.LoadAvg()}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
@@ -73,37 +74,8 @@ func machineInfo(fjord string) machine {
 	if f := strings.Fields(ver("wrk", "-v")); len(f) >= 2 {
 		m.Wrk = "wrk " + f[1]
 	}
-	m.Commit = "unknown"
-	dir := filepath.Dir(filepath.Dir(fjord)) // bin/fjord -> repo
-	if out, err := exec.Command("git", "-C", dir, "rev-parse", "--short", "HEAD").Output(); err == nil {
-		m.Commit = strings.TrimSpace(string(out))
-		if st, err := exec.Command("git", "-C", dir, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
-			m.Commit += " (with uncommitted changes)"
-		}
-	}
+	m.Commit = benchkit.Commit(filepath.Dir(filepath.Dir(fjord)))
 	return m
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	return strings.Join(f[:3], " ")
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // latMs is a latency in ms, NaN for a run that completed no request (it has
@@ -142,7 +114,7 @@ func (t *target) statN(c int, f func(*sample) float64) (v []float64, fellBack bo
 	return all, len(quiet) < len(all)
 }
 
-func (t *target) med(c int, f func(*sample) float64) float64 { return median(t.stat(c, f)) }
+func (t *target) med(c int, f func(*sample) float64) float64 { return benchkit.Median(t.stat(c, f)) }
 
 var (
 	fRPS = func(s *sample) float64 { return s.RPS }
@@ -462,7 +434,7 @@ func (r *results) othersNote() string {
 	if len(top) > 5 {
 		top = top[:5]
 	}
-	line := fmt.Sprintf("**Other work on the machine:** processes that are not this benchmark's kept a median %.2f CPU (max %.2f) of the 2 busy during the runs", median(all), slices.Max(all))
+	line := fmt.Sprintf("**Other work on the machine:** processes that are not this benchmark's kept a median %.2f CPU (max %.2f) of the 2 busy during the runs", benchkit.Median(all), slices.Max(all))
 	if n == 0 {
 		return line + "; no run was disturbed by more than " + fmt.Sprintf("%.2f", disturbed) + " CPU."
 	}
@@ -479,7 +451,7 @@ func (r *results) othersNote() string {
 		line += " (not so for " + strings.Join(fb, ", ") + ", where all runs count)"
 	}
 	line += "; the CPU cost per request is hardly affected either way."
-	if median(all) > disturbed {
+	if benchkit.Median(all) > disturbed {
 		line += " **With this much other work the absolute numbers and the p99s are unreliable; rerun on a quiet machine.**"
 	}
 	return line
@@ -500,7 +472,7 @@ func rpsCell(t *target, c int) string {
 	if len(v) == 0 {
 		return "—"
 	}
-	return fmt.Sprintf("%.0f", median(v))
+	return fmt.Sprintf("%.0f", benchkit.Median(v))
 }
 
 func latCell(t *target, c int) string {
@@ -688,59 +660,3 @@ unset multiplot
 }
 
 func mustCount(l string) int { n, _ := cpuCount(l); return n }
-
-const skeleton = `# Benchmarks
-
-How fjord performs against the peers it replaces. Each section is written by its
-benchmark program; rerun the target to refresh it. The machines are shared and noisy:
-fjord and the peer run alternately in the same run, and the ratios are the figures to
-compare, not the absolute values.
-
-## Ingress
-
-` + beginMark + `
-` + endMark + `
-`
-
-// writeSection replaces the text between the markers, creating the document
-// (or the markers, under "## Ingress", replacing a placeholder line) if needed.
-func writeSection(path, body string) error {
-	b, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		b, err = []byte(skeleton), nil
-	}
-	if err != nil {
-		return err
-	}
-	doc := string(b)
-	i, j := strings.Index(doc, beginMark), strings.Index(doc, endMark)
-	if i < 0 || j < i {
-		const hd = "## Ingress\n"
-		k := strings.Index(doc, hd)
-		if k < 0 {
-			doc = strings.TrimRight(doc, "\n") + "\n\n" + hd
-			k = strings.Index(doc, hd)
-		}
-		// The section's body runs to the next "## " heading; only a
-		// placeholder may be there.
-		rest := doc[k+len(hd):]
-		end := len(rest)
-		if x := strings.Index(rest, "\n## "); x >= 0 {
-			end = x + 1
-		}
-		if body := strings.TrimSpace(rest[:end]); body != "" && body != "_Not measured yet._" {
-			return fmt.Errorf("%s: the Ingress section has text but no bench-ingress markers; not overwriting it", path)
-		}
-		doc = doc[:k+len(hd)] + "\n" + beginMark + "\n" + endMark + "\n" + strings.TrimLeft(rest[end:], "\n")
-		if end < len(rest) {
-			doc = strings.Replace(doc, endMark+"\n", endMark+"\n\n", 1)
-		}
-		i, j = strings.Index(doc, beginMark), strings.Index(doc, endMark)
-	}
-	doc = doc[:i+len(beginMark)] + "\n" + body + doc[j:]
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(doc), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}

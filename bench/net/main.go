@@ -21,8 +21,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/fjord-net/fjord/bench/benchkit"
 	"io"
-	"math"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -152,11 +152,11 @@ func run() (code int) {
 		return 1
 	}
 	res.End = time.Now().UTC()
-	res.Machine.LoadEnd = loadavg()
+	res.Machine.LoadEnd = benchkit.LoadAvg()
 	report := res.markdown()
 	fmt.Println(report)
 	if *flagDoc != "" && len(skip) == 0 {
-		if err := writeSection(*flagDoc, report); err != nil {
+		if err := benchkit.WriteSection(*flagDoc, "Pod network", "bench-net", report); err != nil {
 			fmt.Fprintln(os.Stderr, "bench-net: writing document:", err)
 			return 1
 		}
@@ -699,7 +699,7 @@ func (b *bench) cniLatency(ctx context.Context, res *results, refDir string) err
 	}
 	b.cniNS = nil
 	for _, p := range plugins {
-		b.logf("CNI %-28s ADD p50 %6.2f ms p99 %6.2f ms | DEL p50 %6.2f ms", p.Name, pct(p.Add, 50), pct(p.Add, 99), pct(p.Del, 50))
+		b.logf("CNI %-28s ADD p50 %6.2f ms p99 %6.2f ms | DEL p50 %6.2f ms", p.Name, benchkit.Pct(p.Add, 50), benchkit.Pct(p.Add, 99), benchkit.Pct(p.Del, 50))
 	}
 	res.CNI = plugins
 	res.CNINode = l.nodeNS(node)
@@ -824,31 +824,3 @@ func (w *nsWorker) exec(ctx context.Context, p *plugin, command, id, nsPath stri
 
 // ---------------------------------------------------------------------------------
 // Statistics
-
-func median(v []float64) float64 { return quantile(v, 0.5) }
-
-// quantile interpolates linearly between order statistics (type 7).
-func quantile(v []float64, q float64) float64 {
-	if len(v) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	h := q * float64(len(s)-1)
-	lo := int(math.Floor(h))
-	if lo+1 >= len(s) {
-		return s[len(s)-1]
-	}
-	return s[lo] + (h-float64(lo))*(s[lo+1]-s[lo])
-}
-
-// pct is the nearest-rank percentile (p99 of 100 samples = the 99th smallest).
-func pct(v []float64, p float64) float64 {
-	if len(v) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	k := int(math.Ceil(p/100*float64(len(s)))) - 1
-	return s[max(k, 0)]
-}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/fjord-net/fjord/bench/benchkit"
 	"math"
 	"os"
 	"os/exec"
@@ -28,7 +29,7 @@ type results struct {
 }
 
 func machineInfo(fjord string) machine {
-	m := machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), LoadStart: loadavg()}
+	m := machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), LoadStart: benchkit.LoadAvg()}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
@@ -43,24 +44,8 @@ func machineInfo(fjord string) machine {
 	if out, err := exec.Command("iperf3", "--version").Output(); err == nil {
 		m.Iperf = strings.Fields(string(out))[1]
 	}
-	m.Commit = "unknown"
-	dir := filepath.Dir(filepath.Dir(fjord)) // bin/fjord -> repo
-	if out, err := exec.Command("git", "-C", dir, "rev-parse", "--short", "HEAD").Output(); err == nil {
-		m.Commit = strings.TrimSpace(string(out))
-		if st, err := exec.Command("git", "-C", dir, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
-			m.Commit += " (with uncommitted changes)"
-		}
-	}
+	m.Commit = benchkit.Commit(filepath.Dir(filepath.Dir(fjord)))
 	return m
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	return strings.Join(f[:3], " ")
 }
 
 func (r *results) find(name string, streams int) *tpCase {
@@ -100,12 +85,12 @@ func (r *results) markdown() string {
 			ratio := "—"
 			switch {
 			case raw != nil && name == "loopback":
-				ratio = fmt.Sprintf("_%.0f%%_", 100*median(c.Gbps)/median(raw.Gbps))
+				ratio = fmt.Sprintf("_%.0f%%_", 100*benchkit.Median(c.Gbps)/benchkit.Median(raw.Gbps))
 			case raw != nil && name != "raw":
-				ratio = fmt.Sprintf("**%.0f%%**", 100*median(c.Gbps)/median(raw.Gbps))
+				ratio = fmt.Sprintf("**%.0f%%**", 100*benchkit.Median(c.Gbps)/benchkit.Median(raw.Gbps))
 			}
-			p("| %s | %d | %d | %.2f | %.2f – %.2f | %s | %.0f |\n", label, streams, c.MTU, median(c.Gbps),
-				slices.Min(c.Gbps), slices.Max(c.Gbps), ratio, median(c.Retr))
+			p("| %s | %d | %d | %.2f | %.2f – %.2f | %s | %.0f |\n", label, streams, c.MTU, benchkit.Median(c.Gbps),
+				slices.Min(c.Gbps), slices.Max(c.Gbps), ratio, benchkit.Median(c.Retr))
 		}
 	}
 	p("\n<details><summary>Every run (Gbit/s, in round order)</summary>\n\n| Case | Runs |\n|---|---|\n")
@@ -131,10 +116,10 @@ func (r *results) markdown() string {
 	for _, pl := range r.CNI {
 		r50, r99 := "—", "—"
 		if pl.Key == "u" || pl.Key == "d" {
-			r50 = fmt.Sprintf("**%.2f×**", pct(f.Add, 50)/pct(pl.Add, 50))
-			r99 = fmt.Sprintf("%.2f×", pct(f.Add, 99)/pct(pl.Add, 99))
+			r50 = fmt.Sprintf("**%.2f×**", benchkit.Pct(f.Add, 50)/benchkit.Pct(pl.Add, 50))
+			r99 = fmt.Sprintf("%.2f×", benchkit.Pct(f.Add, 99)/benchkit.Pct(pl.Add, 99))
 		}
-		p("| %s | %s | %.2f | %.2f | %.2f | %.2f | %s | %s |\n", pl.Name, pl.Note, pct(pl.Add, 50), pct(pl.Add, 99), pct(pl.Del, 50), pct(pl.Del, 99), r50, r99)
+		p("| %s | %s | %.2f | %.2f | %.2f | %.2f | %s | %s |\n", pl.Name, pl.Note, benchkit.Pct(pl.Add, 50), benchkit.Pct(pl.Add, 99), benchkit.Pct(pl.Del, 50), benchkit.Pct(pl.Del, 99), r50, r99)
 	}
 	p("\nThe \"fjord\" row is the plugin the lab installs; ratios below 1× mean it is faster than that reference. p99 of 100 samples is the 99th smallest: a single slow exec on a shared machine moves it, so read it as a tail indicator, not a precise figure.\n\n")
 
@@ -146,7 +131,7 @@ func (r *results) markdown() string {
 		for _, x := range row.RSS {
 			v = append(v, fmt.Sprintf("%.1f", x))
 		}
-		p("| %s | %s | %s | %.1f | %.1f |\n", row.Lab, row.Mode, strings.Join(v, " / "), median(row.RSS), median(row.HWM))
+		p("| %s | %s | %s | %.1f | %.1f |\n", row.Lab, row.Mode, strings.Join(v, " / "), benchkit.Median(row.RSS), benchkit.Median(row.HWM))
 	}
 	p("\n### What the numbers say\n\n")
 	for _, line := range r.notes() {
@@ -186,7 +171,7 @@ func (r *results) notes() []string {
 		if c == nil || raw == nil {
 			return 0
 		}
-		return median(c.Gbps) / median(raw.Gbps)
+		return benchkit.Median(c.Gbps) / benchkit.Median(raw.Gbps)
 	}
 	band := func(x float64) string {
 		switch {
@@ -212,7 +197,7 @@ func (r *results) notes() []string {
 		if a == nil || b == nil {
 			return math.NaN()
 		}
-		return median(b.Gbps)/median(a.Gbps) - 1
+		return benchkit.Median(b.Gbps)/benchkit.Median(a.Gbps) - 1
 	}
 	if gr, gv, gt := gain("raw"), gain("vxlan"), gain("routed"); !math.IsNaN(gr + gv + gt) {
 		line := fmt.Sprintf("From 1 to 8 streams raw gains %+.0f%%, routed %+.0f%%, vxlan %+.0f%%.", 100*gr, 100*gt, 100*gv)
@@ -226,7 +211,7 @@ func (r *results) notes() []string {
 		loText := ""
 		if lo := r.find("loopback", 1); lo != nil {
 			loText = fmt.Sprintf("Measured against loopback inside one namespace instead (%.2f Gbit/s median), raw reaches %.0f%%, vxlan %.0f%% and routed %.0f%%. ",
-				median(lo.Gbps), 100*median(raw.Gbps)/median(lo.Gbps), 100*median(v.Gbps)/median(lo.Gbps), 100*median(rt.Gbps)/median(lo.Gbps))
+				benchkit.Median(lo.Gbps), 100*benchkit.Median(raw.Gbps)/benchkit.Median(lo.Gbps), 100*benchkit.Median(v.Gbps)/benchkit.Median(lo.Gbps), 100*benchkit.Median(rt.Gbps)/benchkit.Median(lo.Gbps))
 		}
 		out = append(out, fmt.Sprintf("MTU: vxlan pods get %d (50 bytes of outer headers on a %d underlay), routed pods %d, the same as the underlay.",
 			v.MTU, raw.MTU, rt.MTU))
@@ -234,18 +219,18 @@ func (r *results) notes() []string {
 			"a routed pod path adds two veth hops and two forwarding decisions, which cost little per 64 KB GSO segment, so routed lands close to raw. "+
 			"The published 63–72%% are measured against host-to-host over physical NICs, so they frame the ambition rather than give a like-for-like bar. %s"+
 			"Raw runs also show more TCP retransmits (median %.0f at one stream, against %.0f vxlan and %.0f routed): not investigated here; it makes the ceiling itself a little noisy.",
-			r.Machine.CPUs, loText, median(raw.Retr), median(v.Retr), median(rt.Retr)))
+			r.Machine.CPUs, loText, benchkit.Median(raw.Retr), benchkit.Median(v.Retr), benchkit.Median(rt.Retr)))
 	}
 	if ref := refPlugin(r.CNI); ref != nil && len(r.CNI) > 0 {
 		f := r.CNI[0]
-		x50, x99 := pct(f.Add, 50)/pct(ref.Add, 50), pct(f.Add, 99)/pct(ref.Add, 99)
+		x50, x99 := benchkit.Pct(f.Add, 50)/benchkit.Pct(ref.Add, 50), benchkit.Pct(f.Add, 99)/benchkit.Pct(ref.Add, 99)
 		line := fmt.Sprintf("CNI ADD: fjord's p50 is %.2f× and p99 %.2f× the upstream bridge+host-local %s", x50, x99, refVersion)
 		worst := x50
 		for _, p := range r.CNI {
 			if p.Key == "d" {
-				d50 := pct(f.Add, 50) / pct(p.Add, 50)
+				d50 := benchkit.Pct(f.Add, 50) / benchkit.Pct(p.Add, 50)
 				worst = max(worst, d50)
-				line += fmt.Sprintf(", and p50 %.2f× / p99 %.2f× Debian's", d50, pct(f.Add, 99)/pct(p.Add, 99))
+				line += fmt.Sprintf(", and p50 %.2f× / p99 %.2f× Debian's", d50, benchkit.Pct(f.Add, 99)/benchkit.Pct(p.Add, 99))
 			}
 		}
 		verdict := "is met"
@@ -259,7 +244,7 @@ func (r *results) notes() []string {
 			if p.Key == "a" {
 				out = append(out, fmt.Sprintf("The all-in-one fjord binary (%s) exec'd as the plugin takes %.2f ms at p50 against %.2f ms for the slim fjord-cni build the lab installs (%s): "+
 					"start-up cost of the large binary (package initialisation, page faults) is paid on every exec, so the slim build is what makes ADD competitive.",
-					binSize(p.Path), pct(p.Add, 50), pct(f.Add, 50), binSize(f.Path)))
+					binSize(p.Path), benchkit.Pct(p.Add, 50), benchkit.Pct(f.Add, 50), binSize(f.Path)))
 			}
 		}
 	}
@@ -269,61 +254,8 @@ func (r *results) notes() []string {
 			all = append(all, row.RSS...)
 		}
 		out = append(out, fmt.Sprintf("Agent memory: about %.0f MiB resident per node (median of all %d agents), on an idle 3-node lab with 2 pods. Not broken down here, and it does not yet say how memory grows with services and endpoints.",
-			median(all), len(all)))
+			benchkit.Median(all), len(all)))
 	}
 	out = append(out, "Absolute numbers move with the machine's load (shared, 2 CPUs); the ratios come from runs interleaved in time and are the figures to compare between versions.")
 	return out
-}
-
-const skeleton = `# Benchmarks
-
-How fjord performs against the peers it replaces. Each section is written by its
-benchmark program; rerun the target to refresh it. The machines are shared and noisy:
-fjord and the peer run alternately in the same run, and the ratios are the figures to
-compare, not the absolute values.
-
-## Pod network
-
-` + beginMark + `
-` + endMark + `
-
-## Services
-
-_Not measured yet._
-
-## Ingress
-
-_Not measured yet._
-`
-
-// writeSection replaces the text between the markers, creating the document (or the
-// markers, under "## Pod network") if needed.
-func writeSection(path, body string) error {
-	b, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		b, err = []byte(skeleton), nil
-	}
-	if err != nil {
-		return err
-	}
-	doc := string(b)
-	i, j := strings.Index(doc, beginMark), strings.Index(doc, endMark)
-	if i < 0 || j < i {
-		const h = "## Pod network\n"
-		if k := strings.Index(doc, h); k >= 0 {
-			doc = doc[:k+len(h)] + "\n" + beginMark + "\n" + endMark + "\n" + doc[k+len(h):]
-		} else {
-			doc = strings.TrimRight(doc, "\n") + "\n\n## Pod network\n\n" + beginMark + "\n" + endMark + "\n"
-		}
-		i, j = strings.Index(doc, beginMark), strings.Index(doc, endMark)
-	}
-	doc = doc[:i+len(beginMark)] + "\n" + body + doc[j:]
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(doc), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

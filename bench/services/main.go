@@ -28,6 +28,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/fjord-net/fjord/bench/benchkit"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -231,7 +232,7 @@ func run() (code int) {
 		return 1
 	}
 	b.res.End = time.Now().UTC()
-	b.res.Machine.LoadEnd = loadavg()
+	b.res.Machine.LoadEnd = benchkit.LoadAvg()
 	b.res.Systems = b.systems
 	b.res.ApplyNote, b.res.MaxBatch = b.fj.tooLarge, b.fj.maxBatch
 	if *flagPlot != "" {
@@ -250,7 +251,7 @@ func run() (code int) {
 	report := b.res.markdown()
 	fmt.Println(report)
 	if *flagDoc != "" {
-		if err := writeSection(*flagDoc, report); err != nil {
+		if err := benchkit.WriteSection(*flagDoc, "Services", "bench-services", report); err != nil {
 			fmt.Fprintln(os.Stderr, "bench-services: writing document:", err)
 			return 1
 		}
@@ -667,7 +668,7 @@ func (b *bench) connects(ctx context.Context, n int) error {
 	for _, s := range sys {
 		res := s.res(n)
 		b.logf("%-20s n=%-6d connect p50 %7.1f µs  p99 %7.1f µs  (%d ok, %d failed)", s.Name, n,
-			quantile(res.Connect, 0.5), pct(res.Connect, 99), len(res.Connect), res.ConnectFails)
+			benchkit.Quantile(res.Connect, 0.5), benchkit.Pct(res.Connect, 99), len(res.Connect), res.ConnectFails)
 	}
 	return nil
 }
@@ -748,7 +749,7 @@ func (b *bench) changes(ctx context.Context, n int) error {
 		for _, s := range g {
 			res := s.res(n)
 			b.logf("%-20s n=%-6d change median %7.1f ms (min %.1f, max %.1f; write ack median %.1f ms; %d not seen)", s.Name, n,
-				quantile(res.Change, 0.5), minOf(res.Change), maxOf(res.Change), quantile(res.ChangeAck, 0.5), res.ChangeFails)
+				benchkit.Quantile(res.Change, 0.5), minOf(res.Change), maxOf(res.Change), benchkit.Quantile(res.ChangeAck, 0.5), res.ChangeFails)
 		}
 	}
 	return nil
@@ -1156,32 +1157,6 @@ func procStatus(pid int, field string) float64 {
 
 // ---------------------------------------------------------------------------------
 // Statistics
-
-// quantile interpolates linearly between order statistics (type 7).
-func quantile(v []float64, q float64) float64 {
-	if len(v) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	h := q * float64(len(s)-1)
-	lo := int(math.Floor(h))
-	if lo+1 >= len(s) {
-		return s[len(s)-1]
-	}
-	return s[lo] + (h-float64(lo))*(s[lo+1]-s[lo])
-}
-
-// pct is the nearest-rank percentile (p99 of 400 samples = the 396th smallest).
-func pct(v []float64, p float64) float64 {
-	if len(v) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	k := int(math.Ceil(p/100*float64(len(s)))) - 1
-	return s[max(k, 0)]
-}
 
 func minOf(v []float64) float64 {
 	if len(v) == 0 {

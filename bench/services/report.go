@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/fjord-net/fjord/bench/benchkit"
 	"math"
 	"os"
 	"os/exec"
@@ -38,7 +39,7 @@ type results struct {
 }
 
 func machineInfo(repo string) machine {
-	m := machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), LoadStart: loadavg()}
+	m := machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), LoadStart: benchkit.LoadAvg()}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
@@ -62,23 +63,8 @@ func machineInfo(repo string) machine {
 	if out, err := exec.Command("iptables", "--version").Output(); err == nil {
 		m.Iptables = strings.TrimSpace(string(out))
 	}
-	m.Commit = "unknown"
-	if out, err := exec.Command("git", "-C", repo, "rev-parse", "--short", "HEAD").Output(); err == nil {
-		m.Commit = strings.TrimSpace(string(out))
-		if st, err := exec.Command("git", "-C", repo, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
-			m.Commit += " (with uncommitted changes in the tree)"
-		}
-	}
+	m.Commit = benchkit.Commit(repo)
 	return m
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	return strings.Join(f[:3], " ")
 }
 
 func (r *results) sys(key string) *system {
@@ -146,10 +132,10 @@ func (s *system) stat(n int, f func(*sizeResult) float64) float64 {
 	return f(s.Res[n])
 }
 
-func p50(r *sizeResult) float64  { return quantile(r.Connect, 0.5) }
-func p99(r *sizeResult) float64  { return pct(r.Connect, 99) }
-func cold(r *sizeResult) float64 { return quantile(r.Cold, 0.5) }
-func chg(r *sizeResult) float64  { return quantile(r.Change, 0.5) }
+func p50(r *sizeResult) float64  { return benchkit.Quantile(r.Connect, 0.5) }
+func p99(r *sizeResult) float64  { return benchkit.Pct(r.Connect, 99) }
+func cold(r *sizeResult) float64 { return benchkit.Quantile(r.Cold, 0.5) }
+func chg(r *sizeResult) float64  { return benchkit.Quantile(r.Change, 0.5) }
 func rss(r *sizeResult) float64  { return r.RSS }
 
 // markdown renders the section body that goes between the markers.
@@ -256,7 +242,7 @@ func (r *results) markdown() string {
 				continue
 			}
 			row = append(row, num(sy.stat(n, cold), 2))
-			cpus = append(cpus, num(quantile(sy.Res[n].ColdCPU, 0.5), 1))
+			cpus = append(cpus, num(benchkit.Quantile(sy.Res[n].ColdCPU, 0.5), 1))
 			var v []string
 			for _, x := range sy.Res[n].Cold {
 				v = append(v, num(x, 2))
@@ -283,7 +269,7 @@ func (r *results) markdown() string {
 			for i, c := range sy.Res[n].Cold {
 				rest = append(rest, c-sy.Res[n].ColdPhase[i])
 			}
-			row = append(row, num(quantile(sy.Res[n].ColdPhase, 0.5), 2)+" / "+num(quantile(rest, 0.5), 2))
+			row = append(row, num(benchkit.Quantile(sy.Res[n].ColdPhase, 0.5), 2)+" / "+num(benchkit.Quantile(rest, 0.5), 2))
 		}
 		p("| %s |\n", strings.Join(row, " | "))
 	}
@@ -315,7 +301,7 @@ func (r *results) markdown() string {
 			row = append(row, ratio(fj.stat(n, chg), o.stat(n, chg), true))
 		}
 		ack := func(sy *system) string {
-			return num(sy.stat(n, func(r *sizeResult) float64 { return quantile(r.ChangeAck, 0.5) }), 1)
+			return num(sy.stat(n, func(r *sizeResult) float64 { return benchkit.Quantile(r.ChangeAck, 0.5) }), 1)
 		}
 		row = append(row, ack(fj)+" / "+ack(nft))
 		p("| %s |\n", strings.Join(row, " | "))
@@ -481,7 +467,7 @@ func (r *results) findings() []string {
 		for i, c := range fj.Res[lo].Cold {
 			rest = append(rest, c-fj.Res[lo].ColdPhase[i])
 		}
-		if m := quantile(rest, 0.5); m > 0.9 && m < 1.4 && *flagProxyConfig == "" {
+		if m := benchkit.Quantile(rest, 0.5); m > 0.9 && m < 1.4 && *flagProxyConfig == "" {
 			out = append(out, fmt.Sprintf("fjord's cold start at %s services is %.2f s from its service proxy's start to live rules, about minSyncPeriod (1 s): "+
 				"the sync runner (internal/syncrunner) makes its first sync at once, the proxy (internal/svcproxy) skips it because its store mirrors are not filled yet, and the runner then waits minSyncPeriod after that empty sync before the real one. kube-proxy waits for its informers before its first sync.",
 				thousands(lo), m))
@@ -490,14 +476,14 @@ func (r *results) findings() []string {
 	if fj != nil && fj.Skipped == "" {
 		for _, n := range r.Sizes {
 			res := fj.Res[n]
-			if fj.missing(n) != "" || len(res.Change) == 0 || quantile(res.Change, 0.5) < 5000 || res.IdleSamples == 0 {
+			if fj.missing(n) != "" || len(res.Change) == 0 || benchkit.Quantile(res.Change, 0.5) < 5000 || res.IdleSamples == 0 {
 				continue
 			}
 			for c, k := range res.IdleChildren {
 				if share := float64(k) / float64(res.IdleSamples); strings.Contains(c, "list table") && share >= 0.2 {
 					out = append(out, fmt.Sprintf("At %s services one change took fjord %.1f s (median of %d), and with nothing changing its agent was listing its whole table (`%s`) in %.0f%% of the idle samples: "+
 						"the periodic full resync (every syncPeriod, 30 s; internal/proxy/nftproxy listKernel) takes about as long as the period or longer at this size, so the agent resyncs almost back to back and an incremental change waits for the running resync.",
-						thousands(n), quantile(res.Change, 0.5)/1000, len(res.Change), c, 100*share))
+						thousands(n), benchkit.Quantile(res.Change, 0.5)/1000, len(res.Change), c, 100*share))
 					break
 				}
 			}
@@ -625,42 +611,3 @@ plot %q using 1:2 with linespoints lw 2 pt 7 lc rgb "#1f77b4" title "fjord p50",
 
 // ---------------------------------------------------------------------------------
 // Document
-
-const skeleton = "# Benchmarks\n\n## Services\n\n" + beginMark + "\n" + endMark + "\n"
-
-// writeSection replaces what is between the markers (adding them under "## Services"
-// if missing) and leaves the rest of the document alone.
-func writeSection(path, body string) error {
-	b, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		b, err = []byte(skeleton), nil
-	}
-	if err != nil {
-		return err
-	}
-	doc := string(b)
-	i, j := strings.Index(doc, beginMark), strings.Index(doc, endMark)
-	if i < 0 || j < i {
-		const h = "## Services\n"
-		if k := strings.Index(doc, h); k >= 0 {
-			// Replace the section's placeholder text (up to the next heading) with the markers.
-			rest := doc[k+len(h):]
-			end := strings.Index(rest, "\n## ")
-			if end < 0 {
-				end = len(rest)
-			} else {
-				end++
-			}
-			doc = doc[:k+len(h)] + "\n" + beginMark + "\n" + endMark + "\n\n" + rest[end:]
-		} else {
-			doc = strings.TrimRight(doc, "\n") + "\n\n## Services\n\n" + beginMark + "\n" + endMark + "\n"
-		}
-		i, j = strings.Index(doc, beginMark), strings.Index(doc, endMark)
-	}
-	doc = doc[:i+len(beginMark)] + "\n" + body + doc[j:]
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(doc), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
