@@ -255,7 +255,11 @@ func TestControllerRoutesStoreObjectsAndKeepsLastGoodConfig(t *testing.T) {
 		t.Errorf("ready endpoints = %d, want 1 (the not-ready one is left out)", got)
 	}
 
-	// The access log line has the seed's shape.
+	// The access log line has the seed's shape. The proxy logs a request
+	// once it has answered it, so the client may be ahead of the line.
+	eventually(t, "the access log line", func() bool {
+		return lineWith(accessLog.String(), `"GET /num/x `) != ""
+	})
 	line := lineWith(accessLog.String(), `"GET /num/x `)
 	re := regexp.MustCompile(`^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "GET /num/x HTTP/1\.1" 200 \d+ "-" "Go-http-client/1\.1" \d+ \d+\.\d{3} \[upstream-demo-web-80\] 127\.0\.0\.1:\d+ \d+ \d+\.\d{3} 200 [0-9a-f]{32}$`)
 	if !re.MatchString(line) {
