@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"github.com/fjord-net/fjord/bench/benchkit"
 	"math"
 	"os"
 	"os/exec"
@@ -11,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/fjord-net/fjord/bench/benchkit"
 )
 
 type machine struct {
