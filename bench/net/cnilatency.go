@@ -7,13 +7,23 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
 	"github.com/fjord-net/fjord/bench/benchkit"
 	"github.com/vishvananda/netns"
 )
+
+// nsWorker is a benchkit.NSWorker with this program's jobs as methods.
+type nsWorker struct{ *benchkit.NSWorker }
+
+func newNSWorker(name string) (*nsWorker, error) {
+	w, err := benchkit.NewNSWorker(name)
+	if err != nil {
+		return nil, err
+	}
+	return &nsWorker{w}, nil
+}
 
 // ---------------------------------------------------------------------------------
 // CNI latency
@@ -84,7 +94,7 @@ func (b *bench) cniLatency(ctx context.Context, res *results, refDir string) err
 	if err != nil {
 		return err
 	}
-	defer w.close()
+	defer w.Close()
 
 	total := warmupPods + *flagPods
 	b.logf("CNI: %d pods per plugin (%d warm-up) on %s, plugins alternated", *flagPods, warmupPods, l.nodeNS(node))
@@ -129,7 +139,7 @@ func (b *bench) cniLatency(ctx context.Context, res *results, refDir string) err
 	}
 	// The bridges stay after the last DEL (as with any runtime); the node's namespace
 	// goes with the lab anyway.
-	_, _ = runCmd(ctx, 10*time.Second, os.Environ(), "ip", "netns", "exec", l.nodeNS(node), "sh", "-c", "ip link del fjbr0; ip link del fjbr1")
+	_, _ = benchkit.RunCmd(ctx, 10*time.Second, os.Environ(), "ip", "netns", "exec", l.nodeNS(node), "sh", "-c", "ip link del fjbr0; ip link del fjbr1")
 	for _, n := range b.cniNS {
 		_ = netns.DeleteNamed(n)
 	}
@@ -153,7 +163,7 @@ func binSize(p string) string {
 }
 
 func debianPluginsVersion() string {
-	out, err := runCmd(context.Background(), 10*time.Second, os.Environ(), "dpkg-query", "-W", "-f", "${Version}", "containernetworking-plugins")
+	out, err := benchkit.RunCmd(context.Background(), 10*time.Second, os.Environ(), "dpkg-query", "-W", "-f", "${Version}", "containernetworking-plugins")
 	if err != nil {
 		return "containernetworking-plugins"
 	}
@@ -176,50 +186,9 @@ func checkResult(out []byte) error {
 	return nil
 }
 
-// nsWorker runs jobs on one OS thread that sits in a node's namespace.
-type nsWorker struct {
-	jobs chan func()
-	done chan struct{}
-}
-
-func newNSWorker(nsName string) (*nsWorker, error) {
-	w := &nsWorker{jobs: make(chan func()), done: make(chan struct{})}
-	errc := make(chan error, 1)
-	go func() {
-		defer close(w.done)
-		// Never unlocked: when this goroutine ends, its thread (in a foreign
-		// namespace) ends with it instead of returning to Go's pool.
-		runtime.LockOSThread()
-		h, err := netns.GetFromName(nsName)
-		if err == nil {
-			err = netns.Set(h)
-			_ = h.Close()
-		}
-		errc <- err
-		if err != nil {
-			return
-		}
-		for job := range w.jobs {
-			job()
-		}
-	}()
-	if err := <-errc; err != nil {
-		return nil, fmt.Errorf("entering %s: %w", nsName, err)
-	}
-	return w, nil
-}
-
-func (w *nsWorker) run(f func()) {
-	ran := make(chan struct{})
-	w.jobs <- func() { f(); close(ran) }
-	<-ran
-}
-
-func (w *nsWorker) close() { close(w.jobs); <-w.done }
-
 // newNetns creates a named namespace; the worker thread returns to the node's.
 func (w *nsWorker) newNetns(name string) (err error) {
-	w.run(func() {
+	w.Run(func() {
 		var node, created netns.NsHandle
 		if node, err = netns.Get(); err != nil {
 			return
@@ -237,7 +206,7 @@ func (w *nsWorker) newNetns(name string) (err error) {
 
 // exec runs one CNI command the way a runtime does and returns its wall time.
 func (w *nsWorker) exec(ctx context.Context, p *plugin, command, id, nsPath string) (d time.Duration, out []byte, err error) {
-	w.run(func() {
+	w.Run(func() {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		cmd := exec.CommandContext(cctx, p.Path)

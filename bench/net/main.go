@@ -204,26 +204,6 @@ func (b *bench) do(ctx context.Context, res *results, skip map[string]bool) erro
 // ---------------------------------------------------------------------------------
 // Commands
 
-// runCmd runs a command with a time limit and returns its stdout; errors carry stderr.
-func runCmd(ctx context.Context, limit time.Duration, env []string, name string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = env
-	cmd.WaitDelay = 2 * time.Second
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if len(msg) > 2000 {
-			msg = msg[:2000] + "…"
-		}
-		return []byte(stdout.String()), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, msg)
-	}
-	return []byte(stdout.String()), nil
-}
-
 // installRefPlugins builds the upstream reference plugins once into the user cache
 // (outside fjord's module, so its go.mod and go.sum stay untouched).
 func (b *bench) installRefPlugins(ctx context.Context) (string, error) {
@@ -237,7 +217,7 @@ func (b *bench) installRefPlugins(ctx context.Context) (string, error) {
 	}
 	b.logf("building reference plugins bridge and host-local %s into %s", refVersion, dir)
 	env := append(os.Environ(), "GOBIN="+dir, "GOFLAGS=")
-	_, err = runCmd(ctx, 5*time.Minute, env, "go", "install",
+	_, err = benchkit.RunCmd(ctx, 5*time.Minute, env, "go", "install",
 		"github.com/containernetworking/plugins/plugins/main/bridge@"+refVersion,
 		"github.com/containernetworking/plugins/plugins/ipam/host-local@"+refVersion)
 	if err != nil {
@@ -257,7 +237,7 @@ func (b *bench) labUp(ctx context.Context, l lab) error {
 	}
 	b.logf("lab up %s (%s, %s)", l.Name, l.Mode, l.Subnet)
 	b.labsUp = append(b.labsUp, l) // recorded first: a half-up lab is taken down too
-	_, err := runCmd(ctx, 90*time.Second, os.Environ(), b.fjord, "lab", "up", "--name", l.Name,
+	_, err := benchkit.RunCmd(ctx, 90*time.Second, os.Environ(), b.fjord, "lab", "up", "--name", l.Name,
 		"--subnet", l.Subnet, "--mode", l.Mode, "--nodes", "3", "--no-demo")
 	return err
 }
@@ -276,7 +256,7 @@ func labPresent(l lab) bool {
 }
 
 func (b *bench) labDown(l lab) {
-	out, err := runCmd(context.Background(), 60*time.Second, os.Environ(), b.fjord, "lab", "down", "--name", l.Name)
+	out, err := benchkit.RunCmd(context.Background(), 60*time.Second, os.Environ(), b.fjord, "lab", "down", "--name", l.Name)
 	if err != nil {
 		b.logf("WARNING: lab down %s: %v\n%s", l.Name, err, out)
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/fjord-net/fjord/bench/benchkit"
 )
 
 // ---------------------------------------------------------------------------------
@@ -137,7 +139,7 @@ func (b *bench) applyPods(ctx context.Context, l lab) error {
 	if err := os.WriteFile(f, []byte(podYAML), 0o644); err != nil {
 		return err
 	}
-	_, err := runCmd(ctx, 30*time.Second, l.env(), b.fjord, "apply", "-f", f)
+	_, err := benchkit.RunCmd(ctx, 30*time.Second, l.env(), b.fjord, "apply", "-f", f)
 	return err
 }
 
@@ -146,7 +148,7 @@ func (b *bench) waitPod(ctx context.Context, l lab, name string) (pod, error) {
 	deadline := time.Now().Add(60 * time.Second)
 	var last string
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		out, err := runCmd(ctx, 10*time.Second, l.env(), b.fjord, "get", "pod", name, "-o", "json")
+		out, err := benchkit.RunCmd(ctx, 10*time.Second, l.env(), b.fjord, "get", "pod", name, "-o", "json")
 		if err == nil {
 			var p struct {
 				Metadata struct {
@@ -185,7 +187,7 @@ func (b *bench) startServer(ns string) error {
 }
 
 func ifaceMTU(ns, dev string) (int, error) {
-	out, err := runCmd(context.Background(), 10*time.Second, os.Environ(), "ip", "netns", "exec", ns, "cat", "/sys/class/net/"+dev+"/mtu")
+	out, err := benchkit.RunCmd(context.Background(), 10*time.Second, os.Environ(), "ip", "netns", "exec", ns, "cat", "/sys/class/net/"+dev+"/mtu")
 	if err != nil {
 		return 0, err
 	}
@@ -194,7 +196,7 @@ func ifaceMTU(ns, dev string) (int, error) {
 
 // iperf runs one client and returns the receiver's throughput and the retransmits.
 func iperf(ctx context.Context, ns, server string, streams, secs int) (float64, int, error) {
-	out, err := runCmd(ctx, time.Duration(secs+15)*time.Second, os.Environ(), "ip", "netns", "exec", ns,
+	out, err := benchkit.RunCmd(ctx, time.Duration(secs+15)*time.Second, os.Environ(), "ip", "netns", "exec", ns,
 		"iperf3", "-c", server, "-t", strconv.Itoa(secs), "-P", strconv.Itoa(streams), "-J", "--connect-timeout", "2000")
 	var r struct {
 		Error string `json:"error"`

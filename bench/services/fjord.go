@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fjord-net/fjord/bench/benchkit"
+
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/fjord-net/fjord/internal/objects"
@@ -71,7 +73,7 @@ func (f *fjordSide) up(ctx context.Context) error {
 	}
 	b.logf("fjord: lab up %s (1 node, routed, %s)", f.name, f.subnet)
 	f.labIsUp = true // a half-up lab is taken down too
-	if _, err := runCmd(ctx, 90*time.Second, os.Environ(), b.fjord, args...); err != nil {
+	if _, err := benchkit.RunCmd(ctx, 90*time.Second, os.Environ(), b.fjord, args...); err != nil {
 		return err
 	}
 	var y strings.Builder
@@ -89,7 +91,7 @@ func (f *fjordSide) up(ctx context.Context) error {
 	if err := os.WriteFile(file, []byte(y.String()), 0o644); err != nil {
 		return err
 	}
-	if _, err := runCmd(ctx, 30*time.Second, f.env(), b.fjord, "apply", "-f", file); err != nil {
+	if _, err := benchkit.RunCmd(ctx, 30*time.Second, f.env(), b.fjord, "apply", "-f", file); err != nil {
 		return err
 	}
 	var err error
@@ -126,7 +128,7 @@ func (f *fjordSide) waitPod(ctx context.Context, name string) (pod, error) {
 	deadline := time.Now().Add(60 * time.Second)
 	var last string
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		out, err := runCmd(ctx, 10*time.Second, f.env(), f.b.fjord, "get", "pod", name, "-o", "json")
+		out, err := benchkit.RunCmd(ctx, 10*time.Second, f.env(), f.b.fjord, "get", "pod", name, "-o", "json")
 		if err == nil {
 			var p struct {
 				Metadata struct {
@@ -154,14 +156,14 @@ func (f *fjordSide) waitPod(ctx context.Context, name string) (pod, error) {
 
 func (f *fjordSide) down() {
 	if f.worker != nil {
-		f.worker.close()
+		f.worker.Close()
 		f.worker = nil
 	}
 	if f.cli != nil {
 		_ = f.cli.Close()
 		f.cli = nil
 	}
-	out, err := runCmd(context.Background(), 60*time.Second, os.Environ(), f.b.fjord, "lab", "down", "--name", f.name)
+	out, err := benchkit.RunCmd(context.Background(), 60*time.Second, os.Environ(), f.b.fjord, "lab", "down", "--name", f.name)
 	if err != nil {
 		f.b.logf("WARNING: lab down %s: %v\n%s", f.name, err, out)
 	}
@@ -256,19 +258,19 @@ func (f *fjordSide) stopAgent() error {
 
 // flush deletes the service proxy's table in the node namespace.
 func (f *fjordSide) flush(ctx context.Context) error {
-	out, err := runCmd(ctx, 60*time.Second, os.Environ(), "ip", "netns", "exec", f.nodeNS(), "nft", "list", "tables")
+	out, err := benchkit.RunCmd(ctx, 60*time.Second, os.Environ(), "ip", "netns", "exec", f.nodeNS(), "nft", "list", "tables")
 	if err != nil {
 		return err
 	}
 	if strings.Contains(string(out), "table ip fjord") {
-		_, err = runCmd(ctx, 60*time.Second, os.Environ(), "ip", "netns", "exec", f.nodeNS(), "nft", "delete", "table", "ip", "fjord")
+		_, err = benchkit.RunCmd(ctx, 60*time.Second, os.Environ(), "ip", "netns", "exec", f.nodeNS(), "nft", "delete", "table", "ip", "fjord")
 	}
 	return err
 }
 
 // startAgent starts n1's agent again through the lab (`fjord lab restart-agent`).
 func (f *fjordSide) startAgent(ctx context.Context) (int, error) {
-	if _, err := runCmd(ctx, 30*time.Second, os.Environ(), f.b.fjord, "lab", "restart-agent", "n1", "--name", f.name); err != nil {
+	if _, err := benchkit.RunCmd(ctx, 30*time.Second, os.Environ(), f.b.fjord, "lab", "restart-agent", "n1", "--name", f.name); err != nil {
 		return 0, err
 	}
 	for i := 0; i < 100; i++ {

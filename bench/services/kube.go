@@ -24,6 +24,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/fjord-net/fjord/bench/benchkit"
 )
 
 // kubeSide is real kube-apiserver and kube-proxy, in namespaces this benchmark creates:
@@ -144,7 +146,7 @@ func kubeAvailable(bin string) string {
 }
 
 func (k *kubeSide) ip(ctx context.Context, args ...string) error {
-	_, err := runCmd(ctx, 30*time.Second, os.Environ(), "ip", args...)
+	_, err := benchkit.RunCmd(ctx, 30*time.Second, os.Environ(), "ip", args...)
 	return err
 }
 
@@ -157,7 +159,7 @@ func (k *kubeSide) addNS(ctx context.Context, name string) error {
 }
 
 func (k *kubeSide) sysctl(ctx context.Context, ns string, kv ...string) error {
-	_, err := runCmd(ctx, 30*time.Second, os.Environ(), "ip", append([]string{"netns", "exec", ns, "sysctl", "-q", "-w"}, kv...)...)
+	_, err := benchkit.RunCmd(ctx, 30*time.Second, os.Environ(), "ip", append([]string{"netns", "exec", ns, "sysctl", "-q", "-w"}, kv...)...)
 	return err
 }
 
@@ -165,7 +167,7 @@ func (k *kubeSide) sysctl(ctx context.Context, ns string, kv ...string) error {
 // echo backends. f gives the pod addresses, gateway and MTU to copy.
 func (k *kubeSide) up(ctx context.Context, f *fjordSide) error {
 	b := k.b
-	if out, err := runCmd(ctx, 30*time.Second, os.Environ(), k.binary("kube-proxy"), "--version"); err == nil {
+	if out, err := benchkit.RunCmd(ctx, 30*time.Second, os.Environ(), k.binary("kube-proxy"), "--version"); err == nil {
 		k.version = strings.TrimSpace(string(out))
 	}
 	k.dir = filepath.Join(b.tmp, "kube")
@@ -255,7 +257,7 @@ func (k *kubeSide) up(ctx context.Context, f *fjordSide) error {
 	}
 	k.http = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-			k.apiWorker.run(func() { c, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, addr) })
+			k.apiWorker.Run(func() { c, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, addr) })
 			return c, err
 		},
 		TLSClientConfig:     &tls.Config{InsecureSkipVerify: true}, // self-signed, in a namespace of ours
@@ -308,7 +310,7 @@ func (k *kubeSide) up(ctx context.Context, f *fjordSide) error {
 // pods are wired the same way.
 func podGateway(ctx context.Context, netnsPath string) (gw, mtu string, err error) {
 	ns := filepath.Base(netnsPath)
-	out, err := runCmd(ctx, 10*time.Second, os.Environ(), "ip", "-n", ns, "-j", "route", "show", "default")
+	out, err := benchkit.RunCmd(ctx, 10*time.Second, os.Environ(), "ip", "-n", ns, "-j", "route", "show", "default")
 	if err != nil {
 		return "", "", err
 	}
@@ -318,7 +320,7 @@ func podGateway(ctx context.Context, netnsPath string) (gw, mtu string, err erro
 	if err := json.Unmarshal(out, &routes); err != nil || len(routes) == 0 || routes[0].Gateway == "" {
 		return "", "", fmt.Errorf("pod %s: no default gateway in %q", ns, out)
 	}
-	m, err := runCmd(ctx, 10*time.Second, os.Environ(), "ip", "netns", "exec", ns, "cat", "/sys/class/net/eth0/mtu")
+	m, err := benchkit.RunCmd(ctx, 10*time.Second, os.Environ(), "ip", "netns", "exec", ns, "cat", "/sys/class/net/eth0/mtu")
 	if err != nil {
 		return "", "", err
 	}
@@ -514,7 +516,7 @@ func (n *kubeNode) stopProxy() error {
 // flush removes every rule in the node namespace: kube-proxy's nftables tables, or the
 // tables iptables-nft made for it (the namespace holds nothing else).
 func (n *kubeNode) flush(ctx context.Context) error {
-	_, err := runCmd(ctx, 5*time.Minute, os.Environ(), "ip", "netns", "exec", n.ns, "nft", "flush", "ruleset")
+	_, err := benchkit.RunCmd(ctx, 5*time.Minute, os.Environ(), "ip", "netns", "exec", n.ns, "nft", "flush", "ruleset")
 	return err
 }
 
@@ -528,7 +530,7 @@ func (n *kubeNode) proxyPID() int {
 func (k *kubeSide) down() {
 	for _, n := range k.nodes {
 		if n.worker != nil {
-			n.worker.close()
+			n.worker.Close()
 			n.worker = nil
 		}
 		n.stopProxy()
@@ -540,14 +542,14 @@ func (k *kubeSide) down() {
 		k.apiserver.stop(10 * time.Second)
 	}
 	if k.apiWorker != nil {
-		k.apiWorker.close()
+		k.apiWorker.Close()
 		k.apiWorker = nil
 	}
 	if k.etcd != nil {
 		k.etcd.stop(10 * time.Second)
 	}
 	for i := len(k.namespaces) - 1; i >= 0; i-- {
-		if _, err := runCmd(context.Background(), 30*time.Second, os.Environ(), "ip", "netns", "del", k.namespaces[i]); err != nil {
+		if _, err := benchkit.RunCmd(context.Background(), 30*time.Second, os.Environ(), "ip", "netns", "del", k.namespaces[i]); err != nil {
 			k.b.logf("WARNING: %v", err)
 		}
 	}

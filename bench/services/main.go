@@ -497,7 +497,7 @@ func (b *bench) removeLeftovers() {
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), kubePrefix+"-") {
 			b.logf("removing leftover namespace %s", e.Name())
-			_, _ = runCmd(context.Background(), 30*time.Second, os.Environ(), "ip", "netns", "del", e.Name())
+			_, _ = benchkit.RunCmd(context.Background(), 30*time.Second, os.Environ(), "ip", "netns", "del", e.Name())
 		}
 	}
 }

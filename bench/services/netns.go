@@ -8,57 +8,24 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"strings"
 	"time"
 
-	"github.com/vishvananda/netns"
+	"github.com/fjord-net/fjord/bench/benchkit"
+
 	"golang.org/x/sys/unix"
 )
 
-// nsWorker runs jobs on one OS thread that sits in a network namespace. Sockets it
-// creates belong to that namespace for their whole life, whichever thread uses them.
-type nsWorker struct {
-	name string
-	jobs chan func()
-	done chan struct{}
-}
+// nsWorker is a benchkit.NSWorker with this program's jobs as methods.
+type nsWorker struct{ *benchkit.NSWorker }
 
-func newNSWorker(nsName string) (*nsWorker, error) {
-	w := &nsWorker{name: nsName, jobs: make(chan func()), done: make(chan struct{})}
-	errc := make(chan error, 1)
-	go func() {
-		defer close(w.done)
-		// Never unlocked: when this goroutine ends, its thread (in a foreign
-		// namespace) ends with it instead of returning to Go's pool. No process is
-		// ever started from this thread (Pdeathsig follows the creating thread).
-		runtime.LockOSThread()
-		h, err := netns.GetFromName(nsName)
-		if err == nil {
-			err = netns.Set(h)
-			_ = h.Close()
-		}
-		errc <- err
-		if err != nil {
-			return
-		}
-		for job := range w.jobs {
-			job()
-		}
-	}()
-	if err := <-errc; err != nil {
-		return nil, fmt.Errorf("entering %s: %w", nsName, err)
+func newNSWorker(name string) (*nsWorker, error) {
+	w, err := benchkit.NewNSWorker(name)
+	if err != nil {
+		return nil, err
 	}
-	return w, nil
+	return &nsWorker{w}, nil
 }
-
-func (w *nsWorker) run(f func()) {
-	ran := make(chan struct{})
-	w.jobs <- func() { f(); close(ran) }
-	<-ran
-}
-
-func (w *nsWorker) close() { close(w.jobs); <-w.done }
 
 // tcpSocket makes a non-blocking TCP socket that resets on close (SO_LINGER 0), so a
 // benchmark of thousands of connects leaves no TIME_WAIT behind.
@@ -124,7 +91,7 @@ func finishConnect(fd int, deadline time.Time) error {
 // connectTime times one TCP connect (SYN out to SYN-ACK back) from the worker's
 // namespace: the first-packet round trip through whatever proxy is in the path.
 func (w *nsWorker) connectTime(a netip.AddrPort, timeout time.Duration) (d time.Duration, err error) {
-	w.run(func() {
+	w.Run(func() {
 		var fd int
 		if fd, err = tcpSocket(); err != nil {
 			return
@@ -145,7 +112,7 @@ func (w *nsWorker) connectTime(a netip.AddrPort, timeout time.Duration) (d time.
 func (w *nsWorker) httpIdentity(a netip.AddrPort, timeout time.Duration) (string, error) {
 	var fd int
 	var err error
-	w.run(func() { fd, err = tcpSocket() })
+	w.Run(func() { fd, err = tcpSocket() })
 	if err != nil {
 		return "", err
 	}
@@ -213,7 +180,7 @@ func (w *nsWorker) waitServing(ctx context.Context, target netip.AddrPort, deadl
 		if err := alive(); err != nil {
 			return time.Time{}, err
 		}
-		w.run(func() {
+		w.Run(func() {
 			fd, err := tcpSocket()
 			if err != nil {
 				lastErr = err

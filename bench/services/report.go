@@ -512,7 +512,7 @@ func (r *results) findings() []string {
 func (b *bench) plot(ctx context.Context, path string) error {
 	if _, err := exec.LookPath("gnuplot"); err != nil {
 		b.logf("gnuplot not found: apt-get install -y gnuplot-nox")
-		if _, err := runCmd(ctx, 5*time.Minute, append(os.Environ(), "DEBIAN_FRONTEND=noninteractive"), "apt-get", "install", "-y", "-q", "gnuplot-nox"); err != nil {
+		if _, err := benchkit.RunCmd(ctx, 5*time.Minute, append(os.Environ(), "DEBIAN_FRONTEND=noninteractive"), "apt-get", "install", "-y", "-q", "gnuplot-nox"); err != nil {
 			return fmt.Errorf("gnuplot is not installed and apt-get install gnuplot-nox failed (%v); install it and rerun", err)
 		}
 	}
@@ -600,7 +600,7 @@ plot %q using 1:2 with linespoints lw 2 pt 7 lc rgb "#1f77b4" title "fjord p50",
 		if err := os.WriteFile(gp, []byte(fmt.Sprintf(script, term)), 0o644); err != nil {
 			return err
 		}
-		if _, lastErr = runCmd(ctx, time.Minute, os.Environ(), "gnuplot", gp); lastErr == nil {
+		if _, lastErr = benchkit.RunCmd(ctx, time.Minute, os.Environ(), "gnuplot", gp); lastErr == nil {
 			if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
 				return err
 			}
