@@ -77,6 +77,11 @@ func FuzzParseResponse(f *testing.F) {
 		if std.StatusCode != r.status {
 			t.Fatalf("%q: status %d vs net/http %d", in, r.status, std.StatusCode)
 		}
+		if r.status >= 100 && r.status < 200 {
+			// A 1xx answer has no body whatever its headers say (RFC 9112
+			// 6.3); net/http still reports the framing headers it saw.
+			return
+		}
 		stdChunked := len(std.TransferEncoding) > 0 && std.TransferEncoding[0] == "chunked"
 		if stdChunked != r.chunked {
 			t.Fatalf("%q: chunked %v vs net/http %v", in, r.chunked, stdChunked)
