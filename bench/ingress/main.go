@@ -34,7 +34,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/fjord-net/fjord/bench/benchkit"
 	"io"
 	"os"
 	"os/exec"
@@ -45,6 +44,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/fjord-net/fjord/bench/benchkit"
 )
 
 var (

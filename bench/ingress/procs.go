@@ -139,6 +139,18 @@ func groupUsage(pgid int) (u usage) {
 // groupPids lists the processes of process group pgid.
 func groupPids(pgid int) []int {
 	var out []int
+	want := strconv.Itoa(pgid)
+	eachProc(func(pid int, _ string, f []string) {
+		if len(f) > 2 && f[2] == want {
+			out = append(out, pid)
+		}
+	})
+	return out
+}
+
+// eachProc calls fn for every process with its name and the fields of
+// /proc/PID/stat after the name (f[0] is the state, f[2] the process group).
+func eachProc(fn func(pid int, comm string, f []string)) {
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
@@ -150,15 +162,12 @@ func groupPids(pgid int) []int {
 			continue
 		}
 		s := string(bs)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
+		i, j := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if i < 0 || j < i {
 			continue
 		}
-		if f := strings.Fields(s[i+1:]); len(f) > 2 && f[2] == strconv.Itoa(pgid) {
-			out = append(out, pid)
-		}
+		fn(pid, s[i+1:j], strings.Fields(s[j+1:]))
 	}
-	return out
 }
 
 // threadsOf returns the Threads: line of /proc/pid/status.
@@ -303,29 +312,14 @@ func (b *bench) othersSnapshot() map[int]procCPU {
 		ours[strconv.Itoa(p.pid())] = true
 	}
 	out := map[int]procCPU{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		bs, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(bs)
-		i, j := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if i < 0 || j < i {
-			continue
-		}
-		f := strings.Fields(s[j+1:])
+	eachProc(func(pid int, comm string, f []string) {
 		if len(f) < 13 || ours[f[2]] {
-			continue
+			return
 		}
 		ut, _ := strconv.ParseInt(f[11], 10, 64)
 		st, _ := strconv.ParseInt(f[12], 10, 64)
-		out[pid] = procCPU{s[i+1 : j], time.Duration(ut+st) * 10 * time.Millisecond}
-	}
+		out[pid] = procCPU{comm, time.Duration(ut+st) * 10 * time.Millisecond}
+	})
 	return out
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/fjord-net/fjord/bench/benchkit"
 	"math"
 	"os"
 	"os/exec"
@@ -12,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/fjord-net/fjord/bench/benchkit"
 )
 
 type machine struct {
@@ -48,17 +49,7 @@ type results struct {
 
 func machineInfo(fjord string) machine {
 	m := machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), LoadStart: benchkit.LoadAvg()}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPU = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
+	m.CPU, m.Kernel = benchkit.CPUModel(), benchkit.KernelRelease()
 	if b, err := os.ReadFile("/etc/debian_version"); err == nil {
 		m.Debian = "Debian " + strings.TrimSpace(string(b))
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"math"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -31,17 +30,7 @@ type results struct {
 
 func machineInfo(fjord string) machine {
 	m := machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), LoadStart: benchkit.LoadAvg()}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPU = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
+	m.CPU, m.Kernel = benchkit.CPUModel(), benchkit.KernelRelease()
 	if out, err := exec.Command("iperf3", "--version").Output(); err == nil {
 		m.Iperf = strings.Fields(string(out))[1]
 	}

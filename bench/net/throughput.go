@@ -145,33 +145,11 @@ func (b *bench) applyPods(ctx context.Context, l lab) error {
 
 // waitPod polls until the pod runs with an address and a namespace (at most 60 s).
 func (b *bench) waitPod(ctx context.Context, l lab, name string) (pod, error) {
-	deadline := time.Now().Add(60 * time.Second)
-	var last string
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		out, err := benchkit.RunCmd(ctx, 10*time.Second, l.env(), b.fjord, "get", "pod", name, "-o", "json")
-		if err == nil {
-			var p struct {
-				Metadata struct {
-					Annotations map[string]string `json:"annotations"`
-				} `json:"metadata"`
-				Status struct {
-					Phase string `json:"phase"`
-					PodIP string `json:"podIP"`
-				} `json:"status"`
-			}
-			if err := json.Unmarshal(out, &p); err == nil {
-				last = p.Status.Phase
-				ns := p.Metadata.Annotations["fjord.dev/netns"]
-				if p.Status.Phase == "Running" && p.Status.PodIP != "" && ns != "" {
-					return pod{IP: p.Status.PodIP, Netns: ns}, nil
-				}
-			}
-		} else {
-			last = err.Error()
-		}
-		time.Sleep(200 * time.Millisecond)
+	ip, ns, err := benchkit.WaitLabPod(ctx, b.fjord, l.env(), name)
+	if err != nil {
+		return pod{}, fmt.Errorf("lab %s: %w", l.Name, err)
 	}
-	return pod{}, fmt.Errorf("lab %s: pod %s not running after 60 s (last: %s)", l.Name, name, last)
+	return pod{IP: ip, Netns: ns}, nil
 }
 
 // startServer runs `iperf3 -s` in a namespace until cleanup (or until this process

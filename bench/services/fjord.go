@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -125,33 +124,11 @@ func podName(n string) string {
 
 // waitPod polls until the pod runs with an address and a namespace (at most 60 s).
 func (f *fjordSide) waitPod(ctx context.Context, name string) (pod, error) {
-	deadline := time.Now().Add(60 * time.Second)
-	var last string
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		out, err := benchkit.RunCmd(ctx, 10*time.Second, f.env(), f.b.fjord, "get", "pod", name, "-o", "json")
-		if err == nil {
-			var p struct {
-				Metadata struct {
-					Annotations map[string]string `json:"annotations"`
-				} `json:"metadata"`
-				Status struct {
-					Phase string `json:"phase"`
-					PodIP string `json:"podIP"`
-				} `json:"status"`
-			}
-			if err := json.Unmarshal(out, &p); err == nil {
-				last = p.Status.Phase
-				ns := p.Metadata.Annotations["fjord.dev/netns"]
-				if p.Status.Phase == "Running" && p.Status.PodIP != "" && ns != "" {
-					return pod{Name: name, IP: p.Status.PodIP, Netns: ns}, nil
-				}
-			}
-		} else {
-			last = err.Error()
-		}
-		time.Sleep(200 * time.Millisecond)
+	ip, ns, err := benchkit.WaitLabPod(ctx, f.b.fjord, f.env(), name)
+	if err != nil {
+		return pod{}, fmt.Errorf("lab %s: %w", f.name, err)
 	}
-	return pod{}, fmt.Errorf("lab %s: pod %s not running after 60 s (last: %s)", f.name, name, last)
+	return pod{Name: name, IP: ip, Netns: ns}, nil
 }
 
 func (f *fjordSide) down() {

@@ -41,17 +41,7 @@ type results struct {
 
 func machineInfo(repo string) machine {
 	m := machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), LoadStart: benchkit.LoadAvg()}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPU = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
+	m.CPU, m.Kernel = benchkit.CPUModel(), benchkit.KernelRelease()
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
 		var kb float64
 		if _, err := fmt.Sscanf(string(b), "MemTotal: %f kB", &kb); err == nil {
