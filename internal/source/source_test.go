@@ -1,0 +1,196 @@
+package source_test
+
+import (
+	"context"
+	"sort"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/fjord-net/fjord/internal/objects"
+	"github.com/fjord-net/fjord/internal/source"
+	"github.com/fjord-net/fjord/internal/store"
+	"github.com/fjord-net/fjord/internal/store/storetest"
+)
+
+func svc(name string, port int32) *corev1.Service {
+	return &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": name}, Ports: []corev1.ServicePort{{Port: port, Protocol: corev1.ProtocolTCP}}},
+	}
+}
+
+func pod(name, node string) *corev1.Pod {
+	return &corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec:       corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "c"}}},
+	}
+}
+
+func apply(t *testing.T, st *store.Store, objs ...objects.Object) {
+	t.Helper()
+	if _, err := st.Apply(context.Background(), objs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eventually polls cond for up to 10 s (a bound, not an assertion on time).
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func names[T metav1.Object](objs []T) []string {
+	var out []string
+	for _, o := range objs {
+		out = append(out, o.GetName())
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestStoreInformerFollowsChanges(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs an embedded etcd")
+	}
+	st := storetest.New(t)
+	apply(t, st, svc("a", 80), svc("b", 80))
+	src := source.New(source.NewStore(st), 0)
+	inf := src.Services()
+	changes := make(chan struct{}, 100)
+	if err := source.OnChange(inf, func() { changes <- struct{}{} }); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src.Start(ctx)
+	if err := src.WaitForSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(source.List[*corev1.Service](inf)); len(got) != 2 || got[0] != "a" || got[1] != "b" {
+		t.Fatalf("listed %v, want [a b]", got)
+	}
+	apply(t, st, svc("a", 8080), svc("c", 80))
+	kind, _ := st.Kinds().ByName("Service")
+	if err := st.Delete(context.Background(), kind, "default", "b"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a changed, b deleted, c added", func() bool {
+		a, ok := source.Get[*corev1.Service](inf, "default", "a")
+		_, bOK := source.Get[*corev1.Service](inf, "default", "b")
+		_, cOK := source.Get[*corev1.Service](inf, "default", "c")
+		return ok && a.Spec.Ports[0].Port == 8080 && !bOK && cOK
+	})
+	if len(changes) < 5 {
+		t.Errorf("handler called %d times, want one per add/update/delete (5)", len(changes))
+	}
+}
+
+func TestStoreInformerFieldSelector(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs an embedded etcd")
+	}
+	st := storetest.New(t)
+	apply(t, st, pod("p1", "n1"), pod("p2", "n2"))
+	src := source.New(source.NewStore(st), 0)
+	mine := src.Pods(source.OnNode("n1"))
+	all := src.Pods()
+	if mine == all {
+		t.Fatal("a narrowed informer must not be the shared unnarrowed one")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src.Start(ctx)
+	if err := src.WaitForSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, st, pod("p3", "n1"), pod("p4", "n2"))
+	eventually(t, "n1's pods", func() bool {
+		got := names(source.List[*corev1.Pod](mine))
+		return len(got) == 2 && got[0] == "p1" && got[1] == "p3" && len(source.List[*corev1.Pod](all)) == 4
+	})
+}
+
+func TestStoreWatchFromCompactedRevisionIsGone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs an embedded etcd")
+	}
+	st := storetest.New(t)
+	apply(t, st, svc("a", 80))
+	kind, _ := st.Kinds().ByName("Service")
+	lw, err := source.NewStore(st).ListerWatcher(kind, "", fields.Everything())
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := lw.List(metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv := list.(metav1.ListMetaAccessor).GetListMeta().GetResourceVersion()
+	apply(t, st, svc("a", 81))
+	apply(t, st, svc("a", 82))
+	resp, err := st.Client().Get(context.Background(), "compaction-probe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Client().Compact(context.Background(), resp.Header.Revision); err != nil {
+		t.Fatal(err)
+	}
+	w, err := lw.Watch(metav1.ListOptions{ResourceVersion: rv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	select {
+	case ev, ok := <-w.ResultChan():
+		if !ok {
+			t.Fatal("watch closed without an error event")
+		}
+		if ev.Type != watch.Error || !apierrors.IsResourceExpired(apierrors.FromObject(ev.Object)) {
+			t.Fatalf("got %v %v, want a 410 Expired error event", ev.Type, ev.Object)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event from a watch at a compacted revision")
+	}
+}
+
+func TestStoreRejectsUnknownFieldSelector(t *testing.T) {
+	kind, _ := objects.Kinds().ByName("Service")
+	if _, err := source.NewStore(nil).ListerWatcher(kind, "", fields.OneTermEqualSelector("spec.nodeName", "n1")); err == nil {
+		t.Fatal("a Service has no spec.nodeName field to select on")
+	}
+}
+
+func TestKubernetesBackendServesEveryKind(t *testing.T) {
+	client := fake.NewClientset(svc("a", 80), pod("p1", "n1"), pod("p2", "n2"))
+	src := source.New(source.NewKubernetes(client), 0)
+	for _, k := range objects.Kinds().All() {
+		src.Informer(k.Name)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src.Start(ctx)
+	if err := src.WaitForSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(source.List[*corev1.Service](src.Services())); len(got) != 1 || got[0] != "a" {
+		t.Fatalf("services %v", got)
+	}
+	if _, err := client.CoreV1().Services("default").Create(ctx, svc("b", 80), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "b seen", func() bool { return len(source.List[*corev1.Service](src.Services())) == 2 })
+}
