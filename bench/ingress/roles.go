@@ -17,6 +17,7 @@ import (
 
 	"github.com/fjord-net/fjord/internal/ingress/controller"
 	"github.com/fjord-net/fjord/internal/ingress/server"
+	"github.com/fjord-net/fjord/internal/source"
 	"github.com/fjord-net/fjord/internal/store"
 )
 
@@ -91,7 +92,7 @@ func roleIngress() int {
 		HTTPAddr: *flagHTTP, HTTPSAddr: *flagHTTPS, MetricsAddr: *flagMetrics,
 		ConfigMap: controller.DefaultConfigMap, Class: controller.DefaultClass,
 		AccessLog: f, SetMaxProcs: true, ShutdownTimeout: 2 * time.Second,
-		Store: store.New(cli, ""), Logger: log,
+		Source: source.New(source.NewStore(store.New(cli, "")), 0), Logger: log,
 	})
 	if err != nil {
 		log.Error("ingress", "err", err)

@@ -1,10 +1,12 @@
-// Package agent is the node agent: it registers its Node in the store, claims a pod
-// CIDR, keeps a liveness lease, publishes the node's pod network for the CNI plugin, and
-// keeps the kernel's pod-network state equal to what podnet plans from all Nodes.
+// Package agent is the node agent's pod network: it registers its node (through a
+// nodereg.Registrar: fjord's store or the Kubernetes API), gets a pod CIDR, keeps the
+// node alive, publishes the node's pod network for the CNI plugin, and keeps the
+// kernel's pod-network state equal to what podnet plans from all Nodes.
 //
-// The store feeds a map of peers; every change (and a periodic resync) runs one
-// reconcile: observe the kernel, diff against the plan, apply the difference. A store
-// outage only stops the map from changing: the kernel keeps the last good state.
+// A shared Node informer feeds a map of peers; every change (and a periodic resync)
+// runs one reconcile: observe the kernel, diff against the plan, apply the
+// difference. An outage of the store or API server only stops the map from changing:
+// the kernel keeps the last good state.
 package agent
 
 import (
@@ -16,10 +18,13 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/fjord-net/fjord/internal/cidralloc"
 	"github.com/fjord-net/fjord/internal/kernel"
+	"github.com/fjord-net/fjord/internal/nodereg"
 	"github.com/fjord-net/fjord/internal/nodestate"
 	"github.com/fjord-net/fjord/internal/podnet"
-	"github.com/fjord-net/fjord/internal/store"
 )
 
 // Config is everything the agent is told.
@@ -34,7 +39,6 @@ type Config struct {
 	VNI          int           // vxlan network identifier
 	Port         int           // vxlan UDP port
 	RunDir       string        // where node.json is written for the CNI plugin
-	LeaseTTL     time.Duration // node liveness lease
 	Resync       time.Duration // full reconcile period, repairs drift
 }
 
@@ -45,14 +49,16 @@ func (c Config) Validate() error {
 		return errors.New("--node-name: required")
 	case !c.ClusterCIDR.IsValid():
 		return errors.New("--cluster-cidr: must be a CIDR such as 10.244.0.0/16")
-	case c.NodeCIDRBits <= c.ClusterCIDR.Bits() || c.NodeCIDRBits > c.ClusterCIDR.Addr().BitLen()-2:
-		return fmt.Errorf("--node-cidr-size: /%d must be longer than the cluster CIDR /%d and leave room for pods", c.NodeCIDRBits, c.ClusterCIDR.Bits())
+	case !c.ClusterCIDR.Addr().Is4():
+		// The allocator handles IPv6 (internal/cidralloc), but the service proxy and
+		// the lab program IPv4 only; refuse rather than half-work.
+		return fmt.Errorf("--cluster-cidr: %v is IPv6; fjord's pod network and service proxy are IPv4-only for now", c.ClusterCIDR)
+	case cidralloc.Validate(c.ClusterCIDR, c.NodeCIDRBits) != nil:
+		return fmt.Errorf("--node-cidr-size: %w", cidralloc.Validate(c.ClusterCIDR, c.NodeCIDRBits))
 	case c.VNI < 1 || c.VNI > 1<<24-1:
 		return fmt.Errorf("--vni: %d is outside 1..16777215", c.VNI)
 	case c.Port < 1 || c.Port > 65535:
 		return fmt.Errorf("--vxlan-port: %d is outside 1..65535", c.Port)
-	case c.LeaseTTL < 2*time.Second:
-		return fmt.Errorf("--lease-ttl: %v is too short (minimum 2s)", c.LeaseTTL)
 	case c.Resync <= 0:
 		return errors.New("--resync: must be positive")
 	case c.RunDir == "":
@@ -75,7 +81,10 @@ type Kernel interface {
 
 // Deps are the agent's collaborators, wired in main.
 type Deps struct {
-	Store  *store.Store
+	// Registrar registers the node, gives it a pod CIDR and keeps it alive.
+	Registrar nodereg.Registrar
+	// Nodes is the shared Node informer the peers come from.
+	Nodes  cache.SharedIndexInformer
 	Kernel Kernel
 	Log    *slog.Logger
 	// Publish is called with the node's network once the pod CIDR is known (writes
@@ -94,7 +103,7 @@ type Agent struct {
 	self podnet.Self
 
 	mu      sync.Mutex
-	peers   map[string]podnet.Peer // by node name, from the store
+	peers   map[string]podnet.Peer // by node name, from the Node informer
 	synced  bool                   // peers reflects at least one full List
 	kick    chan struct{}          // coalesced "reconcile now"
 	lastErr string                 // last reported peer problems, to log changes only
@@ -105,8 +114,8 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if deps.Store == nil || deps.Kernel == nil {
-		return nil, errors.New("agent: store and kernel are required")
+	if deps.Registrar == nil || deps.Nodes == nil || deps.Kernel == nil {
+		return nil, errors.New("agent: registrar, node informer and kernel are required")
 	}
 	if deps.Log == nil {
 		deps.Log = slog.Default()
@@ -122,17 +131,25 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 func (a *Agent) NodeIP() netip.Addr { return a.self.NodeIP }
 
 // Run sets the node up and keeps its pod network in shape until ctx ends. It returns an
-// error if setup fails or if this node's Node object is deleted.
+// error if setup fails or if this node's Node object is deleted. The Node informer must
+// be started by the caller (it is shared with the rest of the process).
 func (a *Agent) Run(ctx context.Context) error {
 	if err := a.setup(ctx); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	if err := a.watchNodes(ctx, cancel); err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); a.keepLease(ctx) }()
-	go func() { defer wg.Done(); a.watchNodes(ctx, cancel) }()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := a.deps.Registrar.KeepAlive(ctx, a.cfg.NodeName); err != nil {
+			a.log.Warn("giving the node lease back failed", "err", err)
+		}
+	}()
 	a.reconcileLoop(ctx)
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {

@@ -14,8 +14,10 @@ import (
 	"github.com/fjord-net/fjord/internal/agent"
 	"github.com/fjord-net/fjord/internal/kernel"
 	"github.com/fjord-net/fjord/internal/kernel/fakekernel"
+	"github.com/fjord-net/fjord/internal/nodereg"
 	"github.com/fjord-net/fjord/internal/nodestate"
 	"github.com/fjord-net/fjord/internal/podnet"
+	"github.com/fjord-net/fjord/internal/source"
 	"github.com/fjord-net/fjord/internal/store"
 	"github.com/fjord-net/fjord/internal/store/storetest"
 )
@@ -39,15 +41,18 @@ func startAgent(t *testing.T, s *store.Store, name string, i int, k *fakekernel.
 			OnLink: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/24")}}}
 	}
 	n := &node{name: name, k: k, done: make(chan error, 1), pub: make(chan nodestate.NodeNetwork, 1), ready: make(chan struct{})}
+	src := source.New(source.NewStore(s), 0) // one per agent, as one per process
 	a, err := agent.New(agent.Config{
 		NodeName: name, Mode: podnet.ModeVXLAN, ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16"), NodeCIDRBits: 24,
-		VNI: 1, Port: 8472, RunDir: t.TempDir(), LeaseTTL: 5 * time.Second, Resync: time.Hour,
-	}, agent.Deps{Store: s, Kernel: k, Publish: func(nn nodestate.NodeNetwork) error { n.pub <- nn; return nil },
-		Ready: func() { close(n.ready) }})
+		VNI: 1, Port: 8472, RunDir: t.TempDir(), Resync: time.Hour,
+	}, agent.Deps{Registrar: nodereg.NewEtcd(s, 5*time.Second, nil), Nodes: src.Nodes(), Kernel: k,
+		Publish: func(nn nodestate.NodeNetwork) error { n.pub <- nn; return nil },
+		Ready:   func() { close(n.ready) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	src.Start(ctx)
 	n.cancel = cancel
 	go func() { n.done <- a.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-n.done })

@@ -3,17 +3,19 @@ package agent
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net"
 	"time"
 
+	"github.com/fjord-net/fjord/internal/nodereg"
 	"github.com/fjord-net/fjord/internal/nodestate"
 	"github.com/fjord-net/fjord/internal/podnet"
 )
 
-// setup finds the underlay, registers the Node, claims a pod CIDR and publishes the
-// node network. Store calls are retried until ctx ends, so an agent started before its
-// store simply waits.
+// setup finds the underlay, registers the Node, gets a pod CIDR and publishes the node
+// network. Registrar calls are retried until ctx ends, so an agent started before its
+// store (or before the kubelet registered the Node) simply waits.
 func (a *Agent) setup(ctx context.Context) error {
 	u, err := a.deps.Kernel.FindUnderlay(a.cfg.Iface, a.cfg.NodeIP)
 	if err != nil {
@@ -29,11 +31,15 @@ func (a *Agent) setup(ctx context.Context) error {
 	}
 	a.log.Info("underlay", "iface", u.Name, "addr", u.Addr, "underlayMTU", u.MTU, "podMTU", mtu, "mode", a.cfg.Mode)
 
-	if err := retryStore(ctx, a.log, "register node", func() error { return a.register(ctx) }); err != nil {
+	id := nodereg.Identity{Node: a.cfg.NodeName, NodeIP: u.Addr, Backend: string(a.cfg.Mode)}
+	if a.cfg.Mode == podnet.ModeVXLAN {
+		id.VTEPMAC = a.self.Device.MAC
+	}
+	if err := retryStore(ctx, a.log, "register node", func() error { return a.deps.Registrar.Register(ctx, id) }); err != nil {
 		return err
 	}
-	if err := retryStore(ctx, a.log, "claim pod CIDR", func() error {
-		cidr, err := a.claimPodCIDR(ctx)
+	if err := retryStore(ctx, a.log, "get a pod CIDR", func() error {
+		cidr, err := a.deps.Registrar.PodCIDR(ctx, a.cfg.NodeName, nodereg.Pool{CIDR: a.cfg.ClusterCIDR, Bits: a.cfg.NodeCIDRBits})
 		a.self.PodCIDR = cidr
 		return err
 	}); err != nil {
@@ -65,8 +71,9 @@ func retryStore(ctx context.Context, log interface{ Warn(string, ...any) }, what
 		if err == nil {
 			return nil
 		}
-		if perm, ok := err.(permanentError); ok {
-			return perm.error
+		var perm nodereg.Permanent
+		if errors.As(err, &perm) {
+			return perm.Err
 		}
 		log.Warn(what+" failed; retrying", "err", err, "in", delay)
 		select {
@@ -78,5 +85,3 @@ func retryStore(ctx context.Context, log interface{ Warn(string, ...any) }, what
 	}
 }
 
-// permanentError stops retryStore: retrying cannot help.
-type permanentError struct{ error }

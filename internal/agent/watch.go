@@ -4,32 +4,54 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/cache"
 
+	"github.com/fjord-net/fjord/internal/nodereg"
 	"github.com/fjord-net/fjord/internal/podnet"
-	"github.com/fjord-net/fjord/internal/store"
+	"github.com/fjord-net/fjord/internal/source"
 )
 
-// watchNodes keeps a.peers equal to the Nodes in the store through a store.Mirror
-// (List, then Watch from the list's revision, relist after failures). On a store
-// outage the mirror, and so the plan, simply stops changing. If this node's own Node
-// disappears, the agent stops: it does not re-register behind an operator's back.
-func (a *Agent) watchNodes(ctx context.Context, stop context.CancelCauseFunc) {
-	var m *store.Mirror
-	m = a.deps.Store.NewMirror(a.nodeKind(), "", a.log, func() {
+// watchNodes keeps a.peers equal to the Nodes the shared informer holds: every change
+// rebuilds the map from the informer's cache and pokes the reconcile loop. Until the
+// informer has listed once and holds this node's own Node (registered just before;
+// the informer may not have seen it yet), nothing is programmed. If the own Node
+// disappears after that the agent stops: it does not re-register behind an
+// operator's back (in a cluster, the DaemonSet restarts it once the kubelet has
+// registered the Node again).
+func (a *Agent) watchNodes(ctx context.Context, stop context.CancelCauseFunc) error {
+	var seenSelf atomic.Bool
+	rebuild := func() {
+		if !a.deps.Nodes.HasSynced() {
+			return
+		}
 		peers := map[string]podnet.Peer{}
-		for _, o := range m.Objects() {
-			p := peerOf(o.(*corev1.Node))
+		for _, n := range source.List[*corev1.Node](a.deps.Nodes) {
+			p := peerOf(n)
 			peers[p.Name] = p
 		}
 		if _, ok := peers[a.cfg.NodeName]; !ok {
-			stop(fmt.Errorf("node %s was deleted from the store; stopping (restart the agent to register again)", a.cfg.NodeName))
+			if seenSelf.Load() {
+				stop(fmt.Errorf("node %s was deleted; stopping (restart the agent to register again)", a.cfg.NodeName))
+			}
 			return
 		}
+		seenSelf.Store(true)
 		a.setPeers(peers, true)
-	})
-	m.Run(ctx)
+	}
+	if err := source.OnChange(a.deps.Nodes, rebuild); err != nil {
+		return err
+	}
+	// The informer may have listed before the handler was added; its replayed adds
+	// come before HasSynced, so look once it has.
+	go func() {
+		if cache.WaitForCacheSync(ctx.Done(), a.deps.Nodes.HasSynced) {
+			rebuild()
+		}
+	}()
+	return nil
 }
 
 func (a *Agent) setPeers(p map[string]podnet.Peer, synced bool) {
@@ -46,22 +68,34 @@ func (a *Agent) poke() {
 	}
 }
 
-// peerOf reads what the plan needs from a Node.
+// peerOf reads what the plan needs from a Node: fjord's annotations first (what the
+// node's agent published), the kubelet's InternalIP when the annotation is missing.
 func peerOf(n *corev1.Node) podnet.Peer {
-	p := podnet.Peer{Name: n.Name, VTEPMAC: n.Annotations[AnnotationVTEPMAC]}
-	if n.Annotations[AnnotationBackend] == string(podnet.ModeRouted) {
+	p := podnet.Peer{Name: n.Name, VTEPMAC: n.Annotations[nodereg.AnnotationVTEPMAC]}
+	if n.Annotations[nodereg.AnnotationBackend] == string(podnet.ModeRouted) {
 		p.VTEPMAC = ""
 	}
-	for _, ad := range n.Status.Addresses {
-		if ad.Type == corev1.NodeInternalIP {
-			if ip, err := netip.ParseAddr(ad.Address); err == nil {
-				p.NodeIP = ip
-				break
+	if ip, err := netip.ParseAddr(n.Annotations[nodereg.AnnotationNodeIP]); err == nil {
+		p.NodeIP = ip
+	} else {
+		for _, ad := range n.Status.Addresses {
+			if ad.Type == corev1.NodeInternalIP {
+				if ip, err := netip.ParseAddr(ad.Address); err == nil && ip.Is4() {
+					p.NodeIP = ip
+					break
+				}
 			}
 		}
 	}
-	if c, err := netip.ParsePrefix(n.Spec.PodCIDR); err == nil {
-		p.PodCIDR = c
+	cidrs := n.Spec.PodCIDRs
+	if len(cidrs) == 0 {
+		cidrs = []string{n.Spec.PodCIDR}
+	}
+	for _, c := range cidrs {
+		if c, err := netip.ParsePrefix(c); err == nil && c.Addr().Is4() {
+			p.PodCIDR = c
+			break
+		}
 	}
 	return p
 }

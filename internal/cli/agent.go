@@ -3,42 +3,30 @@ package cli
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"runtime/debug"
-	"slices"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/vishvananda/netlink"
-	"sigs.k8s.io/knftables"
 
 	"github.com/fjord-net/fjord/internal/agent"
-	"github.com/fjord-net/fjord/internal/cni"
-	"github.com/fjord-net/fjord/internal/conntrack"
 	"github.com/fjord-net/fjord/internal/endpoints"
-	"github.com/fjord-net/fjord/internal/etcdserver"
 	"github.com/fjord-net/fjord/internal/kernel"
 	"github.com/fjord-net/fjord/internal/nodestate"
 	"github.com/fjord-net/fjord/internal/podnet"
-	proxyconfig "github.com/fjord-net/fjord/internal/proxy/config"
-	"github.com/fjord-net/fjord/internal/proxy/l4"
-	"github.com/fjord-net/fjord/internal/proxy/nftproxy"
-	"github.com/fjord-net/fjord/internal/proxy/servicemap"
-	"github.com/fjord-net/fjord/internal/store"
-	"github.com/fjord-net/fjord/internal/svcproxy"
 )
 
 type agentFlags struct {
 	nodeName, mode, clusterCIDR, iface, nodeIP string
 	nodeCIDRSize, mtu, vni, port               int
 	runDir, cniConfDir, cniDataDir, stateDir   string
-	leaseTTL, resync                           time.Duration
+	cniBinDir, cniPluginsFrom                  string
+	kubeconfig                                 string
+	leaseTTL, resync, podCIDRWait              time.Duration
 	proxyConfig                                string
 	debugAddr                                  string
 	endpointsController                        bool
@@ -46,18 +34,28 @@ type agentFlags struct {
 }
 
 func newAgentCommand(g *globals) *cobra.Command {
-	host, _ := os.Hostname()
+	host := os.Getenv("NODE_NAME") // set from spec.nodeName by the DaemonSet
+	if host == "" {
+		host, _ = os.Hostname()
+	}
 	f := agentFlags{}
 	cmd := &cobra.Command{
 		Use:   "agent",
-		Short: "Run the node agent: register the node, claim a pod CIDR, program the pod network",
-		Long: `Runs fjord's node agent. It registers this node in the store, claims a pod CIDR
-with a compare-and-swap, keeps a liveness lease, writes the node's pod network for the
-CNI plugin (RUN-DIR/node.json and a CNI config), and keeps the kernel's routes, neighbour
-and FDB entries equal to what all Nodes call for. Restarting it never flushes anything.
+		Short: "Run the node agent: pod network, service proxy (and, with etcd, the endpoints controller)",
+		Long: `Runs fjord's node agent. It registers this node, gets a pod CIDR, writes the
+node's pod network for the CNI plugin (RUN-DIR/node.json and a CNI config), keeps the
+kernel's routes, neighbour and FDB entries equal to what all Nodes call for, and runs
+the service proxy. Restarting it never flushes anything.
 
-Without --etcd-endpoints (or $FJORD_ETCD_ENDPOINTS) it runs an embedded etcd member in
-STATE-DIR, so a single machine needs nothing else.`,
+Where objects come from:
+  --kubeconfig FILE, or inside a pod with a service account: the Kubernetes API. The
+  kubelet owns the Node; the agent adds its annotations, takes spec.podCIDRs (or
+  allocates one when the controller-manager does not) and reads the cluster's
+  EndpointSlices.
+  otherwise: fjord's etcd store (--etcd-endpoints, $FJORD_ETCD_ENDPOINTS, or an
+  embedded member in STATE-DIR, so a single machine needs nothing else). The agent
+  registers the Node, claims a pod CIDR by compare-and-swap, keeps a liveness lease
+  and takes part in electing the one EndpointSlice writer.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runAgent(cmd.Context(), g, f)
@@ -76,8 +74,12 @@ STATE-DIR, so a single machine needs nothing else.`,
 	fl.StringVar(&f.runDir, "run-dir", nodestate.DefaultRunDir, "where node.json is written for the CNI plugin")
 	fl.StringVar(&f.cniConfDir, "cni-conf-dir", "/etc/cni/net.d", "where the CNI network config is written (\"\" = don't)")
 	fl.StringVar(&f.cniDataDir, "cni-data-dir", "/var/lib/cni/networks", "where the CNI plugin keeps IP allocations")
+	fl.StringVar(&f.cniBinDir, "cni-bin-dir", "", "install the CNI plugin (as \"fjord\") and missing reference plugins here, e.g. /opt/cni/bin (\"\" = don't)")
+	fl.StringVar(&f.cniPluginsFrom, "cni-plugins-from", "/usr/lib/fjord/cni", "where the reference plugins to install (portmap, loopback) are")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "read objects from the Kubernetes API with this kubeconfig (in a pod: the service account, without this flag)")
+	fl.DurationVar(&f.podCIDRWait, "pod-cidr-wait", 10*time.Second, "Kubernetes mode: how long to wait for the controller-manager to set the Node's podCIDRs before allocating one")
 	fl.StringVar(&f.stateDir, "state-dir", DefaultStateDir, "embedded store's directory (used without --etcd-endpoints)")
-	fl.DurationVar(&f.leaseTTL, "lease-ttl", 15*time.Second, "node liveness lease; a node silent this long is NotReady")
+	fl.DurationVar(&f.leaseTTL, "lease-ttl", 15*time.Second, "etcd mode: node liveness lease; a node silent this long is NotReady")
 	fl.DurationVar(&f.resync, "resync", 30*time.Second, "full reconcile period (repairs drift)")
 	fl.StringVar(&f.serviceCIDR, "service-cidr", "10.96.0.0/16", "service cluster IP range; made local on the node so services without endpoints reject at once")
 	fl.BoolVar(&f.endpointsController, "endpoints-controller", true, "take part in electing the one EndpointSlice writer of the cluster")
@@ -88,7 +90,7 @@ STATE-DIR, so a single machine needs nothing else.`,
 
 func (f agentFlags) config() (agent.Config, error) {
 	cfg := agent.Config{NodeName: f.nodeName, Mode: podnet.Mode(f.mode), NodeCIDRBits: f.nodeCIDRSize, Iface: f.iface,
-		MTU: f.mtu, VNI: f.vni, Port: f.port, RunDir: f.runDir, LeaseTTL: f.leaseTTL, Resync: f.resync}
+		MTU: f.mtu, VNI: f.vni, Port: f.port, RunDir: f.runDir, Resync: f.resync}
 	var err error
 	if cfg.ClusterCIDR, err = netip.ParsePrefix(f.clusterCIDR); err != nil {
 		return cfg, fmt.Errorf("--cluster-cidr: %w", err)
@@ -126,31 +128,19 @@ func runAgent(ctx context.Context, g *globals, f agentFlags) error {
 		log.Warn(notice)
 	}
 
-	if g.endpoints == "" && os.Getenv("FJORD_ETCD_ENDPOINTS") == "" {
-		sock := filepath.Join(f.stateDir, "etcd.sock")
-		srv, err := etcdserver.Start(ctx, etcdserver.Config{DataDir: filepath.Join(f.stateDir, "etcd"), ClientSocket: sock})
-		if err != nil {
-			return err
-		}
-		defer srv.Close()
-		g.endpoints = etcdserver.SocketEndpoint(sock)
-		log.Info("embedded etcd", "endpoint", g.endpoints)
-	}
-	cc := g.etcd
-	cc.Endpoints = g.resolvedEndpoints()
-	cli, err := store.Connect(ctx, cc)
+	be, err := openAgentBackend(ctx, g, f, proxyCfg, log)
 	if err != nil {
 		return err
 	}
-	defer cli.Close()
+	defer be.close()
+	log.Info("objects from", "backend", be.src.Backend(), "node", cfg.NodeName)
 
-	st := store.New(cli, "")
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if f.endpointsController {
-		ec, err := endpoints.New(st, endpoints.Config{Identity: cfg.NodeName}, log)
+	if be.store != nil && f.endpointsController {
+		ec, err := endpoints.New(be.store, be.src, endpoints.Config{Identity: cfg.NodeName}, log)
 		if err != nil {
 			return err
 		}
@@ -165,32 +155,26 @@ func runAgent(ctx context.Context, g *globals, f agentFlags) error {
 	defer h.Close()
 	var a *agent.Agent
 	a, err = agent.New(cfg, agent.Deps{
-		Store:  st,
-		Kernel: kernel.New(h),
-		Log:    log,
+		Registrar: be.registrar,
+		Nodes:     be.src.Nodes(),
+		Kernel:    kernel.New(h),
+		Log:       log,
 		Publish: func(n nodestate.NodeNetwork) error {
 			if err := nodestate.Write(f.runDir, n); err != nil {
 				return err
 			}
-			if f.cniConfDir == "" {
-				return nil
-			}
-			conf, err := cni.ConfList("fjord", f.runDir, f.cniDataDir, 0)
-			if err != nil {
-				return err
-			}
-			if err := os.MkdirAll(f.cniConfDir, 0o755); err != nil {
-				return err
-			}
-			return writeFileAtomic(filepath.Join(f.cniConfDir, "10-fjord.conflist"), conf)
+			return installCNI(f, log)
 		},
 		// The service proxy needs the node's address (NodePorts), known once the
 		// pod network is up.
 		Ready: func() {
+			setNodeCondition(ctx, be.registrar, cfg.NodeName, networkAvailable(), log)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := runServiceProxy(ctx, st, proxyCfg, cfg, a.NodeIP(), serviceCIDR, log); err != nil {
+				sp := serviceProxy{src: be.src, pc: proxyCfg, ac: cfg, nodeIP: a.NodeIP(), serviceCIDR: serviceCIDR,
+					reg: be.registrar, log: log}
+				if err := sp.run(ctx); err != nil {
 					log.Error("service proxy stopped", "err", err)
 				}
 			}()
@@ -199,6 +183,7 @@ func runAgent(ctx context.Context, g *globals, f agentFlags) error {
 	if err != nil {
 		return err
 	}
+	be.src.Start(ctx)
 	return a.Run(ctx)
 }
 
@@ -209,109 +194,4 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-// loadProxyConfig reads a KubeProxyConfiguration, or returns the defaults for "".
-func loadProxyConfig(path string) (*proxyconfig.Config, error) {
-	data := []byte("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n")
-	if path != "" {
-		var err error
-		if data, err = os.ReadFile(path); err != nil {
-			return nil, fmt.Errorf("--config: %w", err)
-		}
-	}
-	cfg, err := proxyconfig.Parse(data)
-	if err != nil {
-		return nil, fmt.Errorf("--config %s: %w", path, err)
-	}
-	return cfg, nil
-}
-
-// bigSync is the transaction size (operations) after which the agent returns
-// freed memory to the OS at once: a first sync of some 3,000 services or more.
-const bigSync = 20000
-
-// runServiceProxy programs Services into nftables (and the userspace proxy for lc/wlc)
-// until ctx ends.
-func runServiceProxy(ctx context.Context, st *store.Store, pc *proxyconfig.Config, ac agent.Config, nodeIP netip.Addr, serviceCIDR netip.Prefix, log *slog.Logger) error {
-	nft, err := nftproxy.NewInterface(knftables.IPv4Family)
-	if err != nil {
-		return err
-	}
-	clusterCIDR := ac.ClusterCIDR
-	if len(pc.ClusterCIDR) > 0 {
-		clusterCIDR = pc.ClusterCIDR[0]
-	}
-	noNodePorts := len(pc.NodePortAddresses) > 0 && !slices.ContainsFunc(pc.NodePortAddresses, func(p netip.Prefix) bool { return p.Contains(nodeIP) })
-	if noNodePorts {
-		log.Warn("nodePortAddresses excludes this node's address; no NodePorts here", "node-ip", nodeIP)
-	}
-	proxier, err := nftproxy.New(nft, nftproxy.Config{
-		NodeIPs: []netip.Addr{nodeIP}, DisableNodePorts: noNodePorts, ServiceCIDRs: []netip.Prefix{serviceCIDR.Masked()},
-		ClusterCIDR: clusterCIDR, ExcludeCIDRs: pc.ExcludeCIDRs, MasqueradeAll: pc.MasqueradeAll,
-		// One seed cluster-wide, so sh and maglev send a client to the same
-		// endpoint whichever node it enters by.
-		HashSeed: 0x666a6f72,
-		// Periodic resyncs audit the table over netlink and read all of it
-		// only when something differs (or hourly): listing it through nft
-		// costs seconds and hundreds of MB at 10,000 services.
-		Netlink: true,
-	})
-	if err != nil {
-		return err
-	}
-	ct, err := conntrack.Open("")
-	if err != nil {
-		return err
-	}
-	defer ct.Close()
-	userspace := l4.New(l4.Options{Logger: log.With("component", "l4-proxy")})
-	defer userspace.Close()
-	claimed := false
-	dp := svcproxy.DataplaneFunc(func(m servicemap.Map, full bool) error {
-		stats, err := proxier.Sync(m, full)
-		if err == nil && claimed && stats.Full && stats.Operations > 0 {
-			log.Warn("table ip fjord had drifted from what this agent wrote; repaired",
-				"operations", stats.Operations, "chainsWritten", stats.ChainsWritten,
-				"elementsAdded", stats.ElementsAdded, "elementsDeleted", stats.ElementsDeleted)
-		}
-		if err == nil && !claimed {
-			// Only now that DNAT and the drop rules are in place may service IPs become
-			// local; earlier, a node-local listener (the ingress on :80) would answer
-			// traffic meant for a service.
-			if err = claimServiceRange(serviceCIDR); err == nil {
-				claimed = true
-			}
-		}
-		if err == nil && stats.Operations > bigSync {
-			// The transaction and its text were garbage as soon as nft returned;
-			// hand the pages back now instead of holding them until the scavenger
-			// gets round to it (minutes, at hundreds of MB for 30,000 services).
-			debug.FreeOSMemory()
-		}
-		if err == nil && (full || stats.ServicePorts > 0) {
-			log.Debug("services synced", "full", stats.Full, "audited", stats.Audited, "servicePorts", stats.ServicePorts)
-		}
-		return err
-	})
-	p, err := svcproxy.New(svcproxy.Config{
-		NodeName: ac.NodeName, DefaultScheduler: pc.Scheduler, MinSyncPeriod: pc.MinSyncPeriod, SyncPeriod: pc.SyncPeriod,
-	}, svcproxy.Deps{Store: st, Dataplane: dp, L4: userspace, Conntrack: ct, Log: log})
-	if err != nil {
-		return err
-	}
-	log.Info("service proxy", "mode", pc.Mode, "scheduler", pc.Scheduler, "syncPeriod", pc.SyncPeriod, "minSyncPeriod", pc.MinSyncPeriod)
-	p.Run(ctx)
-	return nil
-}
-
-// claimServiceRange makes the service range local on this node (see
-// kernel.EnsureLocalRoute).
-func claimServiceRange(p netip.Prefix) error {
-	h, err := netlink.NewHandle()
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	return kernel.New(h).EnsureLocalRoute(p.Masked())
 }

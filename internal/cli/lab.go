@@ -13,6 +13,7 @@ import (
 	"github.com/fjord-net/fjord/internal/kubelet"
 	"github.com/fjord-net/fjord/internal/lab"
 	"github.com/fjord-net/fjord/internal/podnet"
+	"github.com/fjord-net/fjord/internal/source"
 )
 
 func newLabCommand(g *globals) *cobra.Command {
@@ -129,10 +130,12 @@ func newLabKubeletCommand(g *globals) *cobra.Command {
 			}
 			defer closeStore()
 			dir := filepath.Join(c.StateDir(), "nodes", node)
+			src := source.New(source.NewStore(st), 0)
 			k := kubelet.New(kubelet.Config{
 				NodeName: node, NetnsPrefix: c.PodNSPrefix(), CNIConfDir: filepath.Join(dir, "cni", "net.d"),
 				CNIPath: c.CNIPath(), StateDir: filepath.Join(dir, "kubelet"), Binary: c.Binary,
-			}, st, g.logger())
+			}, kubelet.NewStoreAPI(st, src, node), g.logger())
+			src.Start(ctx)
 			return k.Run(ctx)
 		},
 	}

@@ -39,7 +39,11 @@ func (p *Plugin) Add(args *skel.CmdArgs) error {
 		}
 	}()
 	owner := ipam.Owner{ContainerID: args.ContainerID, IfName: args.IfName}
-	ip, err := p.allocate(store, node.pool, owner, &undo)
+	pod, terr := podOf(args.Args)
+	if terr != nil {
+		return terr
+	}
+	ip, err := p.allocate(store, node.pool, owner, pod, &undo)
 	if err != nil {
 		return err
 	}
@@ -57,8 +61,8 @@ func (p *Plugin) Add(args *skel.CmdArgs) error {
 
 // allocate reserves owner's address; a fresh reservation is undone on failure, a
 // reused one (a retried ADD) is left alone.
-func (p *Plugin) allocate(s *diskstore.Store, pool ipam.Pool, o ipam.Owner, undo *undoStack) (ip netip.Addr, err error) {
-	ip, fresh, err := ipam.Allocate(s, pool, o)
+func (p *Plugin) allocate(s *diskstore.Store, pool ipam.Pool, o ipam.Owner, pod string, undo *undoStack) (ip netip.Addr, err error) {
+	ip, fresh, err := ipam.AllocateFor(s, pool, o, pod)
 	if errors.Is(err, ipam.ErrExhausted) {
 		return ip, errorf(ErrPoolExhausted, "pod CIDR %v: %v", pool.Prefix(), err)
 	}

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/utils"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // validateIDs checks CNI_CONTAINERID and CNI_IFNAME (code 4; skel checks them too, but
@@ -72,4 +74,36 @@ func isNetNS(fd int) error {
 		return fmt.Errorf("namespace type %#x, not net", typ)
 	}
 	return nil
+}
+
+// podOf reads the pod a runtime names in CNI_ARGS (containerd and CRI-O pass
+// K8S_POD_NAMESPACE and K8S_POD_NAME) as "namespace/name", "" when it names none.
+// Other keys are ignored; a malformed pair or an invalid name is an error (code 4).
+func podOf(cniArgs string) (string, *types.Error) {
+	var ns, name string
+	for _, kv := range strings.Split(cniArgs, ";") {
+		if kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return "", errorf(types.ErrInvalidEnvironmentVariables, "CNI_ARGS: %q is not KEY=VALUE", kv)
+		}
+		switch k {
+		case "K8S_POD_NAMESPACE":
+			ns = v
+		case "K8S_POD_NAME":
+			name = v
+		}
+	}
+	if ns == "" && name == "" {
+		return "", nil
+	}
+	if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+		return "", errorf(types.ErrInvalidEnvironmentVariables, "CNI_ARGS K8S_POD_NAMESPACE %q: %s", ns, strings.Join(msgs, "; "))
+	}
+	if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {
+		return "", errorf(types.ErrInvalidEnvironmentVariables, "CNI_ARGS K8S_POD_NAME %q: %s", name, strings.Join(msgs, "; "))
+	}
+	return ns + "/" + name, nil
 }

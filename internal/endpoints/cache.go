@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/fjord-net/fjord/internal/nodereg"
 	"github.com/fjord-net/fjord/internal/objects"
 )
 
@@ -20,14 +21,13 @@ const (
 	kindSlice   = "EndpointSlice"
 )
 
-// LeaseNamespace holds one Lease per live node (agent.LeaseNamespace; repeated here so
-// that the agent can import this package).
-const LeaseNamespace = "kube-node-lease"
+// LeaseNamespace holds one Lease per live node.
+const LeaseNamespace = nodereg.LeaseNamespace
 
 var watchedKinds = []string{kindService, kindPod, kindLease, kindSlice}
 
-// cache is the controller's copy of the store, fed by the informers, plus the set of
-// services whose slices may be out of date. It plans nothing until every kind has been
+// cache is the controller's view of the objects it plans from, fed by the shared
+// informers' events, plus the set of services whose slices may be out of date. It plans nothing until every kind has been
 // listed once: a partial view would delete endpoints that are merely not loaded yet.
 type cache struct {
 	mu       sync.Mutex
@@ -51,6 +51,14 @@ func newCache() *cache {
 		listed:   map[string]bool{},
 		dirty:    map[types.NamespacedName]bool{},
 	}
+}
+
+// markListed records that a kind's initial list has been fed in through update.
+func (c *cache) markListed(kind string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.listed[kind] = true
+	c.all = true
 }
 
 // replace installs a fresh List of one kind and marks everything dirty.

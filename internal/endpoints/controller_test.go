@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/fjord-net/fjord/internal/objects"
+	"github.com/fjord-net/fjord/internal/source"
 	"github.com/fjord-net/fjord/internal/store"
 	"github.com/fjord-net/fjord/internal/store/storetest"
 )
@@ -28,14 +29,14 @@ type countingWriter struct {
 	n     atomic.Int64
 }
 
-func (w *countingWriter) Apply(ctx context.Context, objs []objects.Object) ([]store.ApplyResult, error) {
+func (w *countingWriter) ApplyFenced(ctx context.Context, objs []objects.Object, f store.Fence) ([]store.ApplyResult, error) {
 	w.n.Add(1)
-	return w.inner.Apply(ctx, objs)
+	return w.inner.ApplyFenced(ctx, objs, f)
 }
 
-func (w *countingWriter) Delete(ctx context.Context, k objects.Kind, ns, name string) error {
+func (w *countingWriter) DeleteFenced(ctx context.Context, k objects.Kind, ns, name string, f store.Fence) error {
 	w.n.Add(1)
-	return w.inner.Delete(ctx, k, ns, name)
+	return w.inner.DeleteFenced(ctx, k, ns, name, f)
 }
 
 type running struct {
@@ -47,7 +48,8 @@ type running struct {
 // start runs a controller until stop (or the test's end); stop waits for Run to return.
 func start(t *testing.T, st *store.Store, identity string) *running {
 	t.Helper()
-	c, err := New(st, Config{Identity: identity, SessionTTL: 2 * time.Second, MinInterval: 10 * time.Millisecond},
+	src := source.New(source.NewStore(st), 0) // one per controller, as one per process
+	c, err := New(st, src, Config{Identity: identity, SessionTTL: 2 * time.Second, MinInterval: 10 * time.Millisecond},
 		slog.New(slog.NewTextHandler(t.Output(), nil)).With("identity", identity))
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +57,7 @@ func start(t *testing.T, st *store.Store, identity string) *running {
 	cw := &countingWriter{inner: c.w}
 	c.w = cw
 	ctx, cancel := context.WithCancel(context.Background())
+	src.Start(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/fjord-net/fjord/internal/store"
 )
 
 var errSessionLost = errors.New("election session expired")
@@ -46,7 +48,7 @@ func (c *Controller) term(ctx context.Context) error {
 	}
 	c.log.Info("leading the endpoints controller", "identity", c.cfg.Identity)
 	c.leader.Store(true)
-	c.lead(lctx)
+	c.lead(lctx, store.Fence{Key: el.Key(), Rev: el.Rev()})
 	c.leader.Store(false)
 	if ctx.Err() != nil {
 		c.log.Info("endpoints controller stopping; handing leadership over")

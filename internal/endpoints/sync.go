@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/fjord-net/fjord/internal/objects"
@@ -14,26 +13,13 @@ import (
 // maxTxnObjects keeps one Apply under etcd's default limit of 128 operations per txn.
 const maxTxnObjects = 100
 
-// lead runs the informers and the sync loop until ctx ends. Each term starts from a
-// fresh List, so nothing from an earlier term is trusted.
-func (c *Controller) lead(ctx context.Context) {
-	cc := newCache()
-	kick := make(chan struct{}, 1)
-	poke := func() {
-		select {
-		case kick <- struct{}{}:
-		default:
-		}
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for _, k := range watchedKinds {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.inform(ctx, k, cc, poke)
-		}()
-	}
+// lead runs the sync loop until ctx ends, every write fenced by this term's election.
+// Each term replans every service: nothing an earlier leader may have left half
+// written is trusted.
+func (c *Controller) lead(ctx context.Context, fence store.Fence) {
+	cc, kick := c.cc, c.kick
+	cc.markAll()
+	c.poke()
 
 	resync := time.NewTicker(c.cfg.Resync)
 	defer resync.Stop()
@@ -67,8 +53,13 @@ func (c *Controller) lead(ctx context.Context) {
 			c.log.Warn("an EndpointSlice not managed by fjord holds the name fjord wants; leaving it alone",
 				"slice", b.String())
 		}
-		if err := c.write(ctx, p); err != nil {
+		if err := c.write(ctx, p, fence); err != nil {
 			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, store.ErrFenced) {
+				cc.markDirty(covered)
+				c.log.Warn("another controller holds the election now; this term's writes stop", "err", err)
 				return
 			}
 			cc.markDirty(covered)
@@ -83,7 +74,7 @@ func (c *Controller) lead(ctx context.Context) {
 
 // write applies a plan: creates and updates first (one transaction per chunk), deletes
 // after. It stops at the first error or as soon as leadership is lost.
-func (c *Controller) write(ctx context.Context, p Plan) error {
+func (c *Controller) write(ctx context.Context, p Plan, fence store.Fence) error {
 	if p.Empty() {
 		return nil
 	}
@@ -97,7 +88,7 @@ func (c *Controller) write(ctx context.Context, p Plan) error {
 		for _, es := range p.Apply[start:end] {
 			objs = append(objs, es)
 		}
-		if _, err := c.w.Apply(ctx, objs); err != nil {
+		if _, err := c.w.ApplyFenced(ctx, objs, fence); err != nil {
 			return fmt.Errorf("apply %d EndpointSlices: %w", len(objs), err)
 		}
 	}
@@ -105,7 +96,7 @@ func (c *Controller) write(ctx context.Context, p Plan) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := c.w.Delete(ctx, sliceKind, d.Namespace, d.Name); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := c.w.DeleteFenced(ctx, sliceKind, d.Namespace, d.Name, fence); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("delete EndpointSlice %s: %w", d, err)
 		}
 	}

@@ -23,6 +23,10 @@ type Owner struct {
 type Allocation struct {
 	IP    netip.Addr
 	Owner Owner
+	// Pod is "namespace/name" of the pod holding the address when the runtime said
+	// (CNI_ARGS K8S_POD_NAMESPACE and K8S_POD_NAME); "" otherwise. It is a record
+	// for people and troubleshooting tools, not part of the owner's identity.
+	Pod string
 }
 
 // Store persists allocations. Lock/Unlock bracket every read-decide-write sequence;
@@ -61,6 +65,11 @@ func locked(s Store, f func() error) error {
 // changed) are released. Otherwise the next free address after the last reserved one
 // is reserved (fresh is true).
 func Allocate(s Store, p Pool, o Owner) (ip netip.Addr, fresh bool, err error) {
+	return AllocateFor(s, p, o, "")
+}
+
+// AllocateFor is Allocate recording which pod (namespace/name) the address is for.
+func AllocateFor(s Store, p Pool, o Owner, pod string) (ip netip.Addr, fresh bool, err error) {
 	err = locked(s, func() error {
 		all, err := s.List()
 		if err != nil {
@@ -69,7 +78,7 @@ func Allocate(s Store, p Pool, o Owner) (ip netip.Addr, fresh bool, err error) {
 		if ip, err = reuse(s, p, o, all); err != nil || ip.IsValid() {
 			return err
 		}
-		ip, err = reserveNext(s, p, o, all)
+		ip, err = reserveNext(s, p, Allocation{Owner: o, Pod: pod}, all)
 		fresh = err == nil
 		return err
 	})
@@ -98,10 +107,10 @@ func reuse(s Store, p Pool, o Owner, all []Allocation) (netip.Addr, error) {
 
 // reserveNext reserves the next free address of p for o, round robin from the last
 // reserved address.
-func reserveNext(s Store, p Pool, o Owner, all []Allocation) (netip.Addr, error) {
+func reserveNext(s Store, p Pool, a Allocation, all []Allocation) (netip.Addr, error) {
 	taken := make(map[netip.Addr]bool, len(all))
-	for _, a := range all {
-		taken[a.IP] = true
+	for _, held := range all {
+		taken[held.IP] = true
 	}
 	last, err := s.LastReserved()
 	if err != nil {
@@ -112,7 +121,8 @@ func reserveNext(s Store, p Pool, o Owner, all []Allocation) (netip.Addr, error)
 		if !ok {
 			return netip.Addr{}, ErrExhausted
 		}
-		ok, err := s.Reserve(Allocation{IP: ip, Owner: o})
+		a.IP = ip
+		ok, err := s.Reserve(a)
 		if err != nil || ok {
 			return ip, err
 		}

@@ -17,7 +17,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/fjord-net/fjord/internal/store"
+	"github.com/fjord-net/fjord/internal/source"
 	"github.com/fjord-net/fjord/internal/syncrunner"
 )
 
@@ -33,9 +33,9 @@ type Config struct {
 
 // Kubelet runs the pods of one node.
 type Kubelet struct {
-	cfg   Config
-	store *store.Store
-	log   *slog.Logger
+	cfg Config
+	api API
+	log *slog.Logger
 
 	mu   sync.Mutex
 	pods map[string]*podRuntime // by namespace/name
@@ -45,34 +45,51 @@ type Kubelet struct {
 }
 
 // New builds a runtime.
-func New(cfg Config, s *store.Store, log *slog.Logger) *Kubelet {
-	return &Kubelet{cfg: cfg, store: s, log: log.With("node", cfg.NodeName), pods: map[string]*podRuntime{},
+func New(cfg Config, api API, log *slog.Logger) *Kubelet {
+	return &Kubelet{cfg: cfg, api: api, log: log.With("node", cfg.NodeName), pods: map[string]*podRuntime{},
 		runner: syncrunner.New(0, 30*time.Second)}
 }
 
 // Run syncs pods until ctx ends; pods keep running if the runtime itself is stopped.
-// A store.Mirror keeps a copy of every Pod; each change kicks a coalesced sync of this
-// node's pods, and a periodic full pass restarts anything that failed.
+// The node's Pod informer (started by the caller) kicks a coalesced sync on every
+// change, and a periodic full pass restarts anything that failed.
 func (k *Kubelet) Run(ctx context.Context) error {
 	for _, d := range []string{k.sandboxDir(), k.logDir(), k.cacheDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
 	}
-	kind, _ := k.store.Kinds().ByName("Pod")
-	pods := k.store.NewMirror(kind, "", k.log, k.runner.Kick)
-	go pods.Run(ctx)
+	pods := k.api.Pods()
+	if err := source.OnChange(pods, k.runner.Kick); err != nil {
+		return err
+	}
+	go func() {
+		if err := k.api.RunNode(ctx); err != nil && ctx.Err() == nil {
+			k.log.Error("node registration stopped", "err", err)
+		}
+	}()
 	k.runner.Run(ctx, func(bool) error {
-		if !pods.Synced() {
-			return nil
+		if !pods.HasSynced() {
+			return syncrunner.ErrNotReady
 		}
 		want := map[string]*corev1.Pod{}
-		for _, o := range pods.Objects() {
-			if p := o.(*corev1.Pod); p.Spec.NodeName == k.cfg.NodeName {
-				want[podKey(p)] = p
+		for _, p := range source.List[*corev1.Pod](pods) {
+			if p.Spec.NodeName != k.cfg.NodeName {
+				continue
 			}
+			if p.DeletionTimestamp != nil {
+				continue // stopped below (not wanted), then reported gone
+			}
+			want[podKey(p)] = p
 		}
 		k.syncAll(ctx, want)
+		for _, p := range source.List[*corev1.Pod](pods) {
+			if p.DeletionTimestamp != nil && p.Spec.NodeName == k.cfg.NodeName {
+				if err := k.api.PodGone(ctx, p); err != nil {
+					k.log.Warn("confirming pod deletion", "pod", podKey(p), "err", err)
+				}
+			}
+		}
 		return nil
 	})
 	return nil

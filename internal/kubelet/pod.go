@@ -15,8 +15,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/fjord-net/fjord/internal/objects"
 )
 
 // AnnotationNetns is set on a running pod to its network namespace path; `fjord exec`
@@ -215,15 +213,10 @@ func specHash(p *corev1.Pod) string {
 	return fmt.Sprintf("%x", sha256.Sum256(b))
 }
 
-// setStatus records phase, IPs and the netns annotation on the Pod.
+// setStatus records phase, IPs, conditions and the netns annotation on the Pod.
 func (k *Kubelet) setStatus(ctx context.Context, p *corev1.Pod, rec sandboxRecord, phase corev1.PodPhase, msg string, isReady bool) {
-	kind, _ := k.store.Kinds().ByName("Pod")
-	hostIP := k.hostIP(ctx)
-	_, err := k.store.Update(ctx, kind, p.Namespace, p.Name, func(o objects.Object) (bool, error) {
-		cur := o.(*corev1.Pod)
-		if cur.UID != p.UID {
-			return false, nil
-		}
+	hostIP := k.api.HostIP(ctx)
+	err := k.api.UpdatePodStatus(ctx, p, func(cur *corev1.Pod) bool {
 		before, _ := json.Marshal(cur)
 		ready := corev1.ConditionFalse
 		if isReady {
@@ -232,13 +225,24 @@ func (k *Kubelet) setStatus(ctx context.Context, p *corev1.Pod, rec sandboxRecor
 		cur.Status.Phase = phase
 		cur.Status.Message = msg
 		cur.Status.HostIP = hostIP
+		cur.Status.HostIPs = nil
+		if hostIP != "" {
+			cur.Status.HostIPs = []corev1.HostIP{{IP: hostIP}}
+		}
 		cur.Status.PodIP = rec.IP
 		cur.Status.PodIPs = nil
 		if rec.IP != "" {
 			cur.Status.PodIPs = []corev1.PodIP{{IP: rec.IP}}
 		}
+		if cur.Status.StartTime == nil && phase == corev1.PodRunning {
+			now := metav1.Now()
+			cur.Status.StartTime = &now
+		}
+		setCondition(cur, corev1.PodScheduled, corev1.ConditionTrue)
+		setCondition(cur, corev1.PodInitialized, corev1.ConditionTrue)
 		setCondition(cur, corev1.PodReady, ready)
 		setCondition(cur, corev1.ContainersReady, ready)
+		cur.Status.ContainerStatuses = containerStatuses(cur, phase == corev1.PodRunning, isReady)
 		if cur.Annotations == nil {
 			cur.Annotations = map[string]string{}
 		}
@@ -248,11 +252,32 @@ func (k *Kubelet) setStatus(ctx context.Context, p *corev1.Pod, rec sandboxRecor
 			delete(cur.Annotations, AnnotationNetns)
 		}
 		after, _ := json.Marshal(cur)
-		return string(before) != string(after), nil
+		return string(before) != string(after)
 	})
 	if err != nil {
 		k.log.Warn("update pod status", "pod", podKey(p), "err", err)
 	}
+}
+
+// containerStatuses reports the pod's containers as kubectl expects to read them
+// (READY 1/1): the lab runs one process per pod, standing for every container.
+func containerStatuses(p *corev1.Pod, running, ready bool) []corev1.ContainerStatus {
+	out := make([]corev1.ContainerStatus, 0, len(p.Spec.Containers))
+	for _, c := range p.Spec.Containers {
+		cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image, ImageID: c.Image, Ready: ready, Started: &running}
+		for _, old := range p.Status.ContainerStatuses {
+			if old.Name == c.Name && old.State.Running != nil && running {
+				cs.State = old.State
+			}
+		}
+		if running && cs.State.Running == nil {
+			cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.Now()}
+		} else if !running {
+			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}
+		}
+		out = append(out, cs)
+	}
+	return out
 }
 
 func setCondition(p *corev1.Pod, t corev1.PodConditionType, s corev1.ConditionStatus) {
@@ -266,18 +291,4 @@ func setCondition(p *corev1.Pod, t corev1.PodConditionType, s corev1.ConditionSt
 		}
 	}
 	p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: t, Status: s, LastTransitionTime: metav1.Now()})
-}
-
-func (k *Kubelet) hostIP(ctx context.Context) string {
-	kind, _ := k.store.Kinds().ByName("Node")
-	o, err := k.store.Get(ctx, kind, "", k.cfg.NodeName)
-	if err != nil {
-		return ""
-	}
-	for _, a := range o.(*corev1.Node).Status.Addresses {
-		if a.Type == corev1.NodeInternalIP {
-			return a.Address
-		}
-	}
-	return ""
 }

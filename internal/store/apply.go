@@ -37,6 +37,10 @@ func (r ApplyResult) String() string {
 // assigned (internal/svcalloc) from every stored Service, and the transaction is guarded
 // so that it fails, and is retried, if any Service changed since they were read.
 func (s *Store) Apply(ctx context.Context, objs []objects.Object) ([]ApplyResult, error) {
+	return s.apply(ctx, objs, nil)
+}
+
+func (s *Store) apply(ctx context.Context, objs []objects.Object, fence *Fence) ([]ApplyResult, error) {
 	const attempts = 20
 	for attempt := 0; attempt < attempts; attempt++ {
 		if attempt > 0 {
@@ -53,7 +57,7 @@ func (s *Store) Apply(ctx context.Context, objs []objects.Object) ([]ApplyResult
 		for i, o := range objs {
 			work[i] = o.DeepCopyObject().(objects.Object)
 		}
-		res, ok, err := s.tryApply(ctx, work)
+		res, ok, err := s.tryApply(ctx, work, fence)
 		if err != nil || ok {
 			return res, err
 		}
@@ -61,7 +65,7 @@ func (s *Store) Apply(ctx context.Context, objs []objects.Object) ([]ApplyResult
 	return nil, fmt.Errorf("apply: %w (tried %d times)", ErrConflict, attempts)
 }
 
-func (s *Store) tryApply(ctx context.Context, objs []objects.Object) ([]ApplyResult, bool, error) {
+func (s *Store) tryApply(ctx context.Context, objs []objects.Object, fence *Fence) ([]ApplyResult, bool, error) {
 	type planned struct {
 		key    string
 		kind   objects.Kind
@@ -128,6 +132,9 @@ func (s *Store) tryApply(ctx context.Context, objs []objects.Object) ([]ApplyRes
 	if guard != nil {
 		cmps = append(cmps, *guard)
 	}
+	if fence != nil {
+		cmps = append(cmps, fence.cmp())
+	}
 	for _, p := range plan {
 		results = append(results, p.result)
 		if p.result.Action == "unchanged" {
@@ -146,6 +153,11 @@ func (s *Store) tryApply(ctx context.Context, objs []objects.Object) ([]ApplyRes
 	txn, err := s.c.Txn(ctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
 		return nil, false, fmt.Errorf("apply transaction of %d objects: %w", len(ops), err)
+	}
+	if !txn.Succeeded && fence != nil {
+		if err := s.checkFence(ctx, *fence); err != nil {
+			return nil, false, err
+		}
 	}
 	return results, txn.Succeeded, nil
 }

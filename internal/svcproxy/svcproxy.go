@@ -1,12 +1,14 @@
-// Package svcproxy is the service proxy an agent runs: it mirrors Services and
-// EndpointSlices from the store, turns them into a servicemap.Map, and hands that to
+// Package svcproxy is the service proxy an agent runs: it reads Services and
+// EndpointSlices from the process's shared informers (fjord's store or the Kubernetes
+// API), turns them into a servicemap.Map, and hands that to
 // the dataplane (nftables verdict maps, one atomic transaction per sync), to the
 // userspace L4 proxy (services whose scheduler needs a per-connection decision: lc,
 // wlc), and to conntrack cleanup (UDP flows pinned to endpoints that went away).
 //
 // Syncs are scheduled by a bounded-frequency runner: after changes, at most once per
-// minSyncPeriod, and a full resync every syncPeriod that repairs drift. A store outage
-// freezes the mirrors, so the data plane keeps the last good state.
+// minSyncPeriod, and a full resync every syncPeriod that repairs drift. An outage of
+// the store or API server freezes the informers' caches, so the data plane keeps the
+// last good state.
 package svcproxy
 
 import (
@@ -15,17 +17,18 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/fjord-net/fjord/internal/conntrack"
 	"github.com/fjord-net/fjord/internal/proxy/l4"
 	"github.com/fjord-net/fjord/internal/proxy/sched"
 	"github.com/fjord-net/fjord/internal/proxy/servicemap"
-	"github.com/fjord-net/fjord/internal/store"
+	"github.com/fjord-net/fjord/internal/source"
 	"github.com/fjord-net/fjord/internal/syncrunner"
-	"time"
 )
 
 // Dataplane programs the kernel from a service map; nftproxy implements it.
@@ -51,8 +54,9 @@ type Config struct {
 
 // Deps are the proxy's collaborators.
 type Deps struct {
-	Store     *store.Store
-	Dataplane Dataplane
+	// Services and EndpointSlices are the process's shared informers.
+	Services, EndpointSlices cache.SharedIndexInformer
+	Dataplane                Dataplane
 	L4        L4                // nil: lc/wlc services fall back to the kernel path (random)
 	Conntrack conntrack.Cleaner // nil: no cleanup
 	Log       *slog.Logger
@@ -64,8 +68,7 @@ type Proxy struct {
 	deps Deps
 	log  *slog.Logger
 
-	services, slices *store.Mirror
-	runner           *syncrunner.Runner
+	runner *syncrunner.Runner
 
 	mu       sync.Mutex
 	prev     servicemap.Map
@@ -75,8 +78,8 @@ type Proxy struct {
 
 // New builds a proxy.
 func New(cfg Config, deps Deps) (*Proxy, error) {
-	if deps.Store == nil || deps.Dataplane == nil {
-		return nil, errors.New("svcproxy: store and dataplane are required")
+	if deps.Services == nil || deps.EndpointSlices == nil || deps.Dataplane == nil {
+		return nil, errors.New("svcproxy: Service and EndpointSlice informers and a dataplane are required")
 	}
 	if cfg.SyncPeriod <= 0 {
 		cfg.SyncPeriod = 30 * time.Second
@@ -89,38 +92,34 @@ func New(cfg Config, deps Deps) (*Proxy, error) {
 	}
 	p := &Proxy{cfg: cfg, deps: deps, log: deps.Log.With("component", "service-proxy"), ports: map[string]uint16{},
 		runner: syncrunner.New(cfg.MinSyncPeriod, cfg.SyncPeriod)}
-	sk, _ := deps.Store.Kinds().ByName("Service")
-	ek, _ := deps.Store.Kinds().ByName("EndpointSlice")
-	p.services = deps.Store.NewMirror(sk, "", p.log, p.runner.Kick)
-	p.slices = deps.Store.NewMirror(ek, "", p.log, p.runner.Kick)
+	for _, inf := range []cache.SharedIndexInformer{deps.Services, deps.EndpointSlices} {
+		if err := source.OnChange(inf, p.runner.Kick); err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
 }
 
-// Run mirrors the store and syncs until ctx ends.
+// Run syncs until ctx ends. The informers are the caller's to start.
 func (p *Proxy) Run(ctx context.Context) {
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); p.services.Run(ctx) }()
-	go func() { defer wg.Done(); p.slices.Run(ctx) }()
+	go func() {
+		// Handlers see the initial list before HasSynced turns true; kick once more
+		// after, so the first sync does not wait for the next change.
+		if cache.WaitForCacheSync(ctx.Done(), p.deps.Services.HasSynced, p.deps.EndpointSlices.HasSynced) {
+			p.runner.Kick()
+		}
+	}()
 	p.runner.Run(ctx, p.sync)
-	wg.Wait()
 }
 
-// sync builds the map from the mirrors and applies it everywhere.
+// sync builds the map from the informers' caches and applies it everywhere.
 func (p *Proxy) sync(full bool) error {
-	if !p.services.Synced() || !p.slices.Synced() {
+	if !p.deps.Services.HasSynced() || !p.deps.EndpointSlices.HasSynced() {
 		// Never program from a partial view: a missing Service would be torn down.
-		// The mirrors kick the runner once they have listed.
 		return syncrunner.ErrNotReady
 	}
-	var svcs []*corev1.Service
-	for _, o := range p.services.Objects() {
-		svcs = append(svcs, o.(*corev1.Service))
-	}
-	var eps []*discoveryv1.EndpointSlice
-	for _, o := range p.slices.Objects() {
-		eps = append(eps, o.(*discoveryv1.EndpointSlice))
-	}
+	svcs := source.List[*corev1.Service](p.deps.Services)
+	eps := source.List[*discoveryv1.EndpointSlice](p.deps.EndpointSlices)
 	m := servicemap.Build(svcs, eps, servicemap.Options{NodeName: p.cfg.NodeName, DefaultScheduler: p.cfg.DefaultScheduler})
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -1,10 +1,12 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,10 +15,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/fjord-net/fjord/internal/ingress/proxy"
-	"github.com/fjord-net/fjord/internal/objects"
+	"github.com/fjord-net/fjord/internal/ingress/route"
+	"github.com/fjord-net/fjord/internal/source"
 	"github.com/fjord-net/fjord/internal/syncrunner"
 )
 
@@ -31,10 +36,12 @@ type Sink interface {
 	Swap(*proxy.Snapshot)
 }
 
-// Config configures a Controller. Store and Sink are required.
+// Config configures a Controller. Source and Sink are required.
 type Config struct {
-	Store Store
-	Sink  Sink
+	// Source gives the shared informers (fjord's store or the Kubernetes API); the
+	// caller starts it.
+	Source *source.Source
+	Sink   Sink
 	// ConfigMap is "namespace/name" of the ingress-nginx ConfigMap;
 	// default DefaultConfigMap.
 	ConfigMap string
@@ -52,19 +59,19 @@ type Config struct {
 	Logger          *slog.Logger
 }
 
-// Controller watches the store and feeds Snapshots to the Sink.
+// Controller follows the objects and feeds Snapshots to the Sink.
 type Controller struct {
 	cfg            Config
 	log            *slog.Logger
 	cmNamespace    string
 	cmName         string
-	kinds          objects.Registry
-	ingresses      *cache
-	classes        *cache
-	services       *cache
-	slices         *cache
-	secrets        *cache
-	configMaps     *cache
+	ingresses      cache.SharedIndexInformer
+	classes        cache.SharedIndexInformer
+	services       cache.SharedIndexInformer
+	slices         cache.SharedIndexInformer
+	secrets        cache.SharedIndexInformer
+	configMaps     cache.SharedIndexInformer
+	selector       atomic.Pointer[route.ClassSelector] // which Ingresses the last Snapshot served
 	certs          *certCache
 	config         *configTracker
 	runner         *syncrunner.Runner
@@ -75,8 +82,8 @@ type Controller struct {
 
 // New validates cfg and returns a Controller; Run starts it.
 func New(cfg Config) (*Controller, error) {
-	if cfg.Store == nil || cfg.Sink == nil {
-		return nil, fmt.Errorf("ingress controller: Store and Sink are required")
+	if cfg.Source == nil || cfg.Sink == nil {
+		return nil, fmt.Errorf("ingress controller: Source and Sink are required")
 	}
 	if cfg.ConfigMap == "" {
 		cfg.ConfigMap = DefaultConfigMap
@@ -100,82 +107,85 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	src := cfg.Source
 	c := &Controller{
-		cfg: cfg, log: cfg.Logger, cmNamespace: ns, cmName: name, kinds: objects.Kinds(),
-		ingresses: newCache(), classes: newCache(), services: newCache(),
-		slices: newCache(), secrets: newCache(), configMaps: newCache(),
+		cfg: cfg, log: cfg.Logger, cmNamespace: ns, cmName: name,
+		ingresses: src.Ingresses(), classes: src.IngressClasses(), services: src.Services(),
+		slices: src.EndpointSlices(), secrets: src.Secrets(), configMaps: src.ConfigMap(ns, name),
 		certs:          newCertCache(),
 		config:         newConfigTracker(cfg.ConfigMap, cfg.NumCPU, cfg.Logger),
 		runner:         syncrunner.New(max(cfg.MinSyncInterval, 0), 5*time.Minute),
 		reportedIssues: map[string]bool{},
 	}
+	for _, inf := range c.informers() {
+		if err := source.OnChange(inf, c.runner.Kick); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
 }
+
+func (c *Controller) informers() []cache.SharedIndexInformer {
+	return []cache.SharedIndexInformer{c.ingresses, c.classes, c.services, c.slices, c.secrets, c.configMaps}
+}
+
+// Serves reports whether the last Snapshot served ing (its class is ours, or it has
+// none and one of our classes is the default). False until the first Snapshot.
+func (c *Controller) Serves(ing *networkingv1.Ingress) bool {
+	sel := c.selector.Load()
+	return sel != nil && sel.Selects(ing)
+}
+
+// Ingresses is the shared Ingress informer the controller reads.
+func (c *Controller) Ingresses() cache.SharedIndexInformer { return c.ingresses }
 
 // Synced reports whether a Snapshot built from a complete view of the
 // store has been handed to the Sink.
 func (c *Controller) Synced() bool { return c.synced.Load() }
 
-// Run watches the store and swaps Snapshots until ctx ends.
+// Run swaps Snapshots until ctx ends, the first once every informer has listed.
 func (c *Controller) Run(ctx context.Context) error {
-	watches := []struct {
-		kind      string
-		namespace string
-		cache     *cache
-	}{
-		{"Ingress", "", c.ingresses},
-		{"IngressClass", "", c.classes},
-		{"Service", "", c.services},
-		{"EndpointSlice", "", c.slices},
-		{"Secret", "", c.secrets},
-		{"ConfigMap", c.cmNamespace, c.configMaps},
-	}
-	var wg sync.WaitGroup
-	for _, w := range watches {
-		k, ok := c.kinds.ByName(w.kind)
-		if !ok {
-			return fmt.Errorf("ingress controller: the store does not know kind %s", w.kind)
+	go func() {
+		var synced []cache.InformerSynced
+		for _, inf := range c.informers() {
+			synced = append(synced, inf.HasSynced)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.watchKind(ctx, k, w.namespace, w.cache, c.runner.Kick)
-		}()
-	}
+		if cache.WaitForCacheSync(ctx.Done(), synced...) {
+			c.runner.Kick()
+		}
+	}()
 	c.runner.Run(ctx, func(bool) error { c.sync(); return nil })
-	wg.Wait()
 	return nil
 }
 
-// sync builds a Snapshot from the caches and swaps it in, once every kind
-// has been listed.
+// sync builds a Snapshot from the informers' caches and swaps it in, once every
+// kind has been listed.
 func (c *Controller) sync() {
-	ings, ok1 := c.ingresses.list()
-	ics, ok2 := c.classes.list()
-	svcs, ok3 := c.services.list()
-	eps, ok4 := c.slices.list()
-	secs, ok5 := c.secrets.list()
-	cms, ok6 := c.configMaps.list()
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) {
-		return
+	for _, inf := range c.informers() {
+		if !inf.HasSynced() {
+			return
+		}
 	}
 	var cm *corev1.ConfigMap
-	for _, o := range typed[*corev1.ConfigMap](cms) {
+	for _, o := range source.List[*corev1.ConfigMap](c.configMaps) {
 		if o.Name == c.cmName {
 			cm = o
 		}
 	}
-	secrets := typed[*corev1.Secret](secs)
+	secrets := source.List[*corev1.Secret](c.secrets)
+	classes := source.List[*networkingv1.IngressClass](c.classes)
 	snap, problems := Build(Input{
-		Ingresses:       typed[*networkingv1.Ingress](ings),
-		IngressClasses:  typed[*networkingv1.IngressClass](ics),
-		Services:        typed[*corev1.Service](svcs),
-		EndpointSlices:  typed[*discoveryv1.EndpointSlice](eps),
+		Ingresses:       sorted(source.List[*networkingv1.Ingress](c.ingresses)),
+		IngressClasses:  sorted(classes),
+		Services:        source.List[*corev1.Service](c.services),
+		EndpointSlices:  sorted(source.List[*discoveryv1.EndpointSlice](c.slices)),
 		Secrets:         secrets,
 		Config:          c.config.update(cm),
 		Class:           c.cfg.Class,
 		ControllerNames: c.cfg.ControllerNames,
 	}, c.certs.get)
+	sel := classSelector(c.cfg.Class, c.cfg.ControllerNames, classes)
+	c.selector.Store(&sel)
 	keep := map[types.UID]bool{}
 	for _, s := range secrets {
 		keep[s.UID] = true
@@ -184,6 +194,15 @@ func (c *Controller) sync() {
 	c.report(problems)
 	c.cfg.Sink.Swap(snap)
 	c.synced.Store(true)
+}
+
+// sorted orders objects by namespace and name: the informers' caches are maps, and
+// Build's conflict resolution and problem lists must not depend on map order.
+func sorted[T metav1.Object](objs []T) []T {
+	slices.SortFunc(objs, func(a, b T) int {
+		return cmp.Or(cmp.Compare(a.GetNamespace(), b.GetNamespace()), cmp.Compare(a.GetName(), b.GetName()))
+	})
+	return objs
 }
 
 // report logs each problem once while it persists.

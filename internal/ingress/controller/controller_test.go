@@ -21,6 +21,7 @@ import (
 	"github.com/fjord-net/fjord/internal/ingress/ingresstest"
 	"github.com/fjord-net/fjord/internal/ingress/proxy"
 	"github.com/fjord-net/fjord/internal/objects"
+	"github.com/fjord-net/fjord/internal/source"
 	"github.com/fjord-net/fjord/internal/store"
 	"github.com/fjord-net/fjord/internal/store/storetest"
 )
@@ -200,11 +201,13 @@ func TestControllerRoutesStoreObjectsAndKeepsLastGoodConfig(t *testing.T) {
 		p.Close()
 	})
 	sink := &recordingSink{p: p, fronts: []*proxy.Frontend{fh, fs}}
-	ctl, err := New(Config{Store: st, Sink: sink, NumCPU: 2, MinSyncInterval: time.Millisecond, Logger: logger})
+	src := source.New(source.NewStore(st), 0)
+	ctl, err := New(Config{Source: src, Sink: sink, NumCPU: 2, MinSyncInterval: time.Millisecond, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	src.Start(ctx)
 	done := make(chan struct{})
 	go func() { ctl.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })

@@ -23,6 +23,8 @@ import (
 	"github.com/fjord-net/fjord/internal/ingress/controller"
 	"github.com/fjord-net/fjord/internal/ingress/nginxconf"
 	"github.com/fjord-net/fjord/internal/ingress/proxy"
+	"github.com/fjord-net/fjord/internal/ingress/status"
+	"github.com/fjord-net/fjord/internal/source"
 )
 
 // Config configures Run.
@@ -43,7 +45,10 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful shutdown; default 30s.
 	ShutdownTimeout time.Duration
 
-	Store  controller.Store
+	// Source gives the shared informers; Run starts it.
+	Source *source.Source
+	// Status, if set, writes status.loadBalancer of the served Ingresses.
+	Status *status.Config
 	Logger *slog.Logger
 	// Listening, if set, is called with the listeners' addresses once
 	// they are bound (metrics is nil when off), before serving starts.
@@ -107,7 +112,7 @@ func Run(ctx context.Context, cfg Config) error {
 	sink := &sink{p: p, fronts: []*proxy.Frontend{fh, fs}, setProcs: cfg.SetMaxProcs, log: log}
 
 	ctl, err := controller.New(controller.Config{
-		Store: cfg.Store, Sink: sink, ConfigMap: cfg.ConfigMap, Class: cfg.Class,
+		Source: cfg.Source, Sink: sink, ConfigMap: cfg.ConfigMap, Class: cfg.Class,
 		NumCPU: numCPU, Logger: log,
 	})
 	if err != nil {
@@ -121,6 +126,18 @@ func Run(ctx context.Context, cfg Config) error {
 		defer wg.Done()
 		ctl.Run(runCtx)
 	}()
+	if cfg.Status != nil {
+		sw, err := status.New(*cfg.Status, ctl.Ingresses(), ctl.Serves, log)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sw.Run(runCtx)
+		}()
+	}
+	cfg.Source.Start(runCtx)
 
 	var ms *http.Server
 	if lm != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fjord-net/fjord/internal/objects"
+	"github.com/fjord-net/fjord/internal/source"
 	"github.com/fjord-net/fjord/internal/store/storetest"
 )
 
@@ -83,7 +84,7 @@ spec:
 		done <- Run(ctx, Config{
 			HTTPAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0",
 			ConfigMap: "ingress-nginx/nginx-configuration", Class: "nginx",
-			AccessLog: accessLog, ShutdownTimeout: 10 * time.Second, Store: env.Store,
+			AccessLog: accessLog, ShutdownTimeout: 10 * time.Second, Source: source.New(source.NewStore(env.Store), 0),
 			Listening: func(h, s, m net.Addr) { got <- addrs{h, s, m} },
 		})
 	}()

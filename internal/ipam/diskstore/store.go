@@ -78,19 +78,25 @@ func (s *Store) List() ([]ipam.Allocation, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, ipam.Allocation{IP: ip, Owner: parseOwner(b)})
+		o, pod := parseOwner(b)
+		out = append(out, ipam.Allocation{IP: ip, Owner: o, Pod: pod})
 	}
 	return out, nil
 }
 
-// parseOwner reads "containerID\nifname" (host-local writes "\r\n"; both are read).
-func parseOwner(b []byte) ipam.Owner {
+// parseOwner reads "containerID\nifname" (host-local's layout; it writes "\r\n", both
+// are read) and fjord's optional third line, the pod's "namespace/name".
+func parseOwner(b []byte) (ipam.Owner, string) {
 	lines := strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n")
 	o := ipam.Owner{ContainerID: strings.TrimSpace(lines[0])}
 	if len(lines) > 1 {
 		o.IfName = strings.TrimSpace(lines[1])
 	}
-	return o
+	pod := ""
+	if len(lines) > 2 {
+		pod = strings.TrimSpace(lines[2])
+	}
+	return o, pod
 }
 
 // Reserve creates a.IP's file exclusively and records it as the last reserved address.
@@ -103,7 +109,11 @@ func (s *Store) Reserve(a ipam.Allocation) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	_, err = fmt.Fprintf(f, "%s\n%s\n", a.Owner.ContainerID, a.Owner.IfName)
+	if a.Pod != "" {
+		_, err = fmt.Fprintf(f, "%s\n%s\n%s\n", a.Owner.ContainerID, a.Owner.IfName, a.Pod)
+	} else {
+		_, err = fmt.Fprintf(f, "%s\n%s\n", a.Owner.ContainerID, a.Owner.IfName)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -148,3 +148,29 @@ func TestConcurrentProcesses(t *testing.T) {
 	}
 	checkUnique(t, ips)
 }
+
+// The pod a runtime names is recorded as a third line and read back; it does not
+// change who owns the address.
+func TestPodIsRecorded(t *testing.T) {
+	dir := t.TempDir()
+	s, err := diskstore.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	o := ipam.Owner{ContainerID: "abc", IfName: "eth0"}
+	ip, _, err := ipam.AllocateFor(s, pool, o, "default/web-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, ip.String())); string(b) != "abc\neth0\ndefault/web-1\n" {
+		t.Fatalf("allocation file = %q", b)
+	}
+	if again, _, err := ipam.AllocateFor(s, pool, o, "default/web-1"); err != nil || again != ip {
+		t.Fatalf("a retried ADD got %v %v, want %v", again, err, ip)
+	}
+	all, err := s.List()
+	if err != nil || len(all) != 1 || all[0].Pod != "default/web-1" || all[0].Owner != o {
+		t.Fatalf("List = %+v %v", all, err)
+	}
+}

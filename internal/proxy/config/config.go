@@ -64,3 +64,12 @@ type Config struct {
 	// Raw is the decoded document, for fields fjord does not interpret.
 	Raw KubeProxyConfiguration
 }
+
+// ConfigSyncPeriod is configSyncPeriod: how often the informers replay their caches.
+// Unset or 0s means kube-proxy's default, 15 minutes.
+func (c *Config) ConfigSyncPeriod() time.Duration {
+	if p := c.Raw.ConfigSyncPeriod; p != nil && p.Duration > 0 {
+		return p.Duration
+	}
+	return 15 * time.Minute
+}

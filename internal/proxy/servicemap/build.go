@@ -12,7 +12,9 @@ import (
 )
 
 // Build returns one ServicePort per (Service, port). Headless and
-// ExternalName Services have no ServicePorts. EndpointSlices belong to the
+// ExternalName Services have no ServicePorts, nor have Services labelled with
+// service.kubernetes.io/service-proxy-name (another proxy's) or
+// service.kubernetes.io/headless, as kube-proxy skips them. EndpointSlices belong to the
 // Service named by their kubernetes.io/service-name label in the same
 // namespace; FQDN slices are ignored. An endpoint port is matched to a
 // Service port by name and protocol. When slices list the same IP and port
@@ -75,6 +77,12 @@ func (b *builder) service(svc *corev1.Service, eps []*discoveryv1.EndpointSlice)
 	obj := "Service " + svc.Namespace + "/" + svc.Name
 	spec := &svc.Spec
 	if spec.Type == corev1.ServiceTypeExternalName {
+		return
+	}
+	if _, ok := svc.Labels[ServiceProxyNameLabel]; ok {
+		return
+	}
+	if _, ok := svc.Labels[HeadlessLabel]; ok {
 		return
 	}
 	clusterIPs := b.clusterIPs(obj, spec)

@@ -142,13 +142,17 @@ func TestBuild(t *testing.T) {
 			}
 		},
 	}, {
-		name: "headless and ExternalName services have no ports",
+		name: "headless, ExternalName and other proxies' services have no ports",
 		svcs: func() []*corev1.Service {
 			h := svc("default", "h", "None", port("", corev1.ProtocolTCP, 80))
 			e := svc("default", "e", "", port("", corev1.ProtocolTCP, 80))
 			e.Spec.Type = corev1.ServiceTypeExternalName
 			e.Spec.ClusterIPs = nil
-			return []*corev1.Service{h, e}
+			other := svc("default", "other", "10.96.0.20", port("", corev1.ProtocolTCP, 80))
+			other.Labels = map[string]string{ServiceProxyNameLabel: "foo-bar"}
+			labelled := svc("default", "labelled", "10.96.0.21", port("", corev1.ProtocolTCP, 80))
+			labelled.Labels = map[string]string{HeadlessLabel: ""}
+			return []*corev1.Service{h, e, other, labelled}
 		}(),
 		check: func(t *testing.T, m Map) {
 			if len(m.Ports) != 0 {

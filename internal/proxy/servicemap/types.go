@@ -19,6 +19,11 @@ const (
 // Annotations fjord reads on a Service.
 const (
 	SchedulerAnnotation = "fjord.dev/scheduler"
+	// ServiceProxyNameLabel hands a Service to another proxy: kube-proxy, and fjord,
+	// leave Services carrying it alone.
+	ServiceProxyNameLabel = "service.kubernetes.io/service-proxy-name"
+	// HeadlessLabel marks a Service that no proxy may serve, whatever its cluster IP.
+	HeadlessLabel = "service.kubernetes.io/headless"
 	WeightsAnnotation   = "fjord.dev/weights"
 )
 
