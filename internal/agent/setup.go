@@ -84,4 +84,3 @@ func retryStore(ctx context.Context, log interface{ Warn(string, ...any) }, what
 		delay = min(2*delay, 5*time.Second)
 	}
 }
-

@@ -57,9 +57,9 @@ type Deps struct {
 	// Services and EndpointSlices are the process's shared informers.
 	Services, EndpointSlices cache.SharedIndexInformer
 	Dataplane                Dataplane
-	L4        L4                // nil: lc/wlc services fall back to the kernel path (random)
-	Conntrack conntrack.Cleaner // nil: no cleanup
-	Log       *slog.Logger
+	L4                       L4                // nil: lc/wlc services fall back to the kernel path (random)
+	Conntrack                conntrack.Cleaner // nil: no cleanup
+	Log                      *slog.Logger
 }
 
 // Proxy runs the sync loop.

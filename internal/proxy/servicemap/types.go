@@ -23,8 +23,8 @@ const (
 	// leave Services carrying it alone.
 	ServiceProxyNameLabel = "service.kubernetes.io/service-proxy-name"
 	// HeadlessLabel marks a Service that no proxy may serve, whatever its cluster IP.
-	HeadlessLabel = "service.kubernetes.io/headless"
-	WeightsAnnotation   = "fjord.dev/weights"
+	HeadlessLabel     = "service.kubernetes.io/headless"
+	WeightsAnnotation = "fjord.dev/weights"
 )
 
 // DefaultAffinityTimeoutSeconds is the ClientIP affinity timeout when the
