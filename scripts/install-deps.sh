@@ -3,7 +3,12 @@
 # already present. Safe to run repeatedly. Needs root.
 set -euo pipefail
 
-apt_pkgs=(iproute2 iputils-ping nftables iptables conntrack iperf3 curl util-linux containernetworking-plugins)
+apt_pkgs=(iproute2 iputils-ping nftables iptables conntrack iperf3 curl util-linux containernetworking-plugins
+  # Real kubelet nodes in the lab (issue 9): a container runtime per node.
+  containerd runc
+  # What the lab's images (internal/labimages) copy from the host: busybox for the
+  # applets, and the tools the e2e tests run inside agnhost (dash is already there).
+  busybox-static netcat-openbsd socat bind9-dnsutils wget iperf dash)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -21,13 +26,20 @@ command -v go >/dev/null || { echo "Go is not installed (expected /usr/local/go/
 
 # The reference CNI plugins fjord chains with (portmap, spec 1.1.0) and the reference
 # runtime tool (cnitool), pinned. Debian's plugins only speak CNI spec <= 1.0.0.
+# portmap, loopback and host-local are built static (CGO_ENABLED=0): fjord's image carries
+# them and its agent installs them onto nodes whose C library is unknown.
 cni_dir=/usr/local/lib/fjord/cni
 tools_dir=/usr/local/lib/fjord-test/bin
-if [ ! -x "$cni_dir/portmap" ]; then
-  echo "installing the reference portmap plugin into $cni_dir"
-  mkdir -p "$cni_dir"
-  GOBIN="$cni_dir" go install github.com/containernetworking/plugins/plugins/meta/portmap@v1.10.0
-fi
+cni_plugins=(meta/portmap main/loopback ipam/host-local)
+for p in "${cni_plugins[@]}"; do
+  bin="$cni_dir/${p#*/}"
+  if ! go version -m "$bin" 2>/dev/null | grep -q 'CGO_ENABLED=0' ||
+     ! go version -m "$bin" 2>/dev/null | grep -q 'github.com/containernetworking/plugins.*v1.10.0'; then
+    echo "installing the reference CNI plugin ${p#*/} (v1.10.0, static) into $cni_dir"
+    mkdir -p "$cni_dir"
+    CGO_ENABLED=0 GOBIN="$cni_dir" go install "github.com/containernetworking/plugins/plugins/$p@v1.10.0"
+  fi
+done
 if [ ! -x "$tools_dir/cnitool" ] || [ ! -x "$tools_dir/portmap" ]; then
   echo "installing cnitool and portmap for the tests into $tools_dir"
   mkdir -p "$tools_dir"
