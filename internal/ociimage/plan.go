@@ -62,7 +62,7 @@ func Plan(s Spec, h Host) ([]Entry, error) {
 	}
 	p := planner{name: s.Name(), entries: map[string]Entry{}}
 	for i, d := range s.Dirs {
-		mode := d.Mode
+		mode := normMode(d.Mode)
 		if mode == 0 {
 			mode = 0o755
 		}
@@ -71,7 +71,7 @@ func Plan(s Spec, h Host) ([]Entry, error) {
 		}
 	}
 	for i, f := range s.Files {
-		e := Entry{Path: f.Dst, Kind: KindFile, Mode: f.Mode, Src: f.Src, Content: f.Content, from: fmt.Sprintf("files[%d]", i)}
+		e := Entry{Path: f.Dst, Kind: KindFile, Mode: normMode(f.Mode), Src: f.Src, Content: f.Content, from: fmt.Sprintf("files[%d]", i)}
 		if e.Src == "" && e.Content == nil {
 			e.Content = []byte{}
 		}

@@ -70,7 +70,7 @@ func TestPlan(t *testing.T) {
 		Files:       []File{{Src: "/srv/agnhost", Dst: "/agnhost"}, {Src: "/srv/cert.pem", Dst: "/localhost.crt", Mode: 0o644}, {Content: []byte("hosts: files dns\n"), Dst: "/etc/nsswitch.conf"}},
 		Executables: []Executable{{Src: "/usr/bin/dash", Dst: "/bin/sh"}, {Src: "/usr/bin/curl", Dst: "/usr/bin/curl"}},
 		Symlinks:    []Symlink{{Path: "/agnhost-2", Target: "agnhost"}, {Path: "/bin/ls", Target: "/bin/busybox"}},
-		Dirs:        []Dir{{Path: "/tmp", Mode: 0o777 | fs.ModeSticky}, {Path: "/uploads"}},
+		Dirs:        []Dir{{Path: "/tmp", Mode: 0o1777}, {Path: "/uploads"}, {Path: "/srv", Mode: 0o750 | fs.ModeSetgid}},
 		Passwd:      []string{"root:x:0:0:root:/root:/bin/sh", "user-defined-in-image:x:1000:1000::/home/u:/bin/sh"},
 		Group:       []string{"root:x:0:", "group-defined-in-image:x:50000:user-defined-in-image"},
 	}
@@ -93,6 +93,7 @@ f 0755 /lib/x86_64-linux-gnu/libc.so.6 < /lib/x86_64-linux-gnu/libc.so.6
 d 0755 /lib64
 f 0755 /lib64/ld-linux-x86-64.so.2 < /lib64/ld-linux-x86-64.so.2
 f 0644 /localhost.crt < /srv/cert.pem
+d 2750 /srv
 d 1777 /tmp
 d 0755 /uploads
 d 0755 /usr

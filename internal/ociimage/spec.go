@@ -60,8 +60,9 @@ type File struct {
 	Content []byte
 	// Dst is the absolute path in the image.
 	Dst string
-	// Mode holds the permission bits (and setuid/setgid/sticky); 0 means the
-	// host file's, or 0644 for Content.
+	// Mode holds the permission bits and setuid/setgid/sticky, as fs.FileMode
+	// flags or as the Unix octal 04000/02000/01000; 0 means the host file's,
+	// or 0644 for Content.
 	Mode fs.FileMode
 }
 
@@ -77,13 +78,31 @@ type Symlink struct {
 	Target string
 }
 
-// Dir is a directory; Mode 0 means 0755.
+// Dir is a directory; Mode as for File (0o1777 is a sticky /tmp), 0 means 0755.
 type Dir struct {
 	Path string
 	Mode fs.FileMode
 }
 
 const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
+
+// unixSpecial are the Unix octal setuid, setgid and sticky bits, which
+// fs.FileMode leaves unused and normMode translates.
+const unixSpecial = 0o7000
+
+// normMode turns Unix octal special bits into fs.FileMode flags.
+func normMode(m fs.FileMode) fs.FileMode {
+	if m&0o4000 != 0 {
+		m |= fs.ModeSetuid
+	}
+	if m&0o2000 != 0 {
+		m |= fs.ModeSetgid
+	}
+	if m&0o1000 != 0 {
+		m |= fs.ModeSticky
+	}
+	return m &^ unixSpecial
+}
 
 // Name is the spec's first tag, used to name it in messages.
 func (s Spec) Name() string {
@@ -122,7 +141,7 @@ func (s Spec) Validate() error {
 		if f.Src != "" && !path.IsAbs(f.Src) {
 			return errf(field+".src", "%q is not an absolute host path", f.Src)
 		}
-		if f.Mode&^modeBits != 0 {
+		if f.Mode&^(modeBits|unixSpecial) != 0 {
 			return errf(field+".mode", "%v has bits other than permissions", f.Mode)
 		}
 	}
@@ -149,7 +168,7 @@ func (s Spec) Validate() error {
 		if err := checkPath(d.Path); err != nil {
 			return errf(field+".path", "%v", err)
 		}
-		if d.Mode&^modeBits != 0 {
+		if d.Mode&^(modeBits|unixSpecial) != 0 {
 			return errf(field+".mode", "%v has bits other than permissions", d.Mode)
 		}
 	}
