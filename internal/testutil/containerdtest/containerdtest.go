@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -42,6 +44,8 @@ type Instance struct {
 	// cgroup is the parent cgroup of every container Run starts ("/fjord-ctrtest-<hex>").
 	cgroup string
 	seq    atomic.Int64
+	mu     sync.Mutex
+	ids    []string // containers started, for cleanup
 }
 
 // Require fails the test unless it can run: root, not -short, and containerd,
@@ -159,18 +163,27 @@ func (in *Instance) Import(tarball string) (string, error) {
 // afterwards (`ctr run --rm`), returning the command's output. args[0] is the
 // command; none runs the image's entrypoint and cmd.
 func (in *Instance) Run(image string, args ...string) (string, error) {
+	return in.Ctr(append(in.runArgs("--rm", image), args...)...)
+}
+
+// runArgs starts a `ctr run` command line for a new container: runc state,
+// cgroup and stdio FIFOs all under this instance (ctr's FIFOs default to
+// /run/containerd/fifo).
+func (in *Instance) runArgs(mode, image string) []string {
 	id := fmt.Sprintf("t%d", in.seq.Add(1))
-	ctrArgs := []string{"run", "--rm", "--runc-root", in.Config.RuncRoot(), "--cgroup", in.cgroup + "/" + id, image, id}
-	return in.Ctr(append(ctrArgs, args...)...)
+	in.mu.Lock()
+	in.ids = append(in.ids, id)
+	in.mu.Unlock()
+	return []string{"run", mode, "--runc-root", in.Config.RuncRoot(), "--cgroup", in.cgroup + "/" + id,
+		"--fifo-dir", filepath.Join(in.Config.Dir, "fifo"), image, id}
 }
 
 // RunDetached starts a container of image that keeps running (`ctr run -d`)
 // and returns its id; cleanup stops it.
 func (in *Instance) RunDetached(image string, args ...string) (string, error) {
-	id := fmt.Sprintf("t%d", in.seq.Add(1))
-	ctrArgs := []string{"run", "-d", "--runc-root", in.Config.RuncRoot(), "--cgroup", in.cgroup + "/" + id, image, id}
+	ctrArgs := in.runArgs("-d", image)
 	_, err := in.Ctr(append(ctrArgs, args...)...)
-	return id, err
+	return ctrArgs[len(ctrArgs)-1], err
 }
 
 // Cgroup is the cgroup path under which every container of this instance
@@ -182,6 +195,9 @@ func (in *Instance) Cgroup() string { return in.cgroup }
 func (in *Instance) cleanup() {
 	t := in.t
 	dir := in.Config.Dir
+	in.mu.Lock()
+	ids := append([]string(nil), in.ids...)
+	in.mu.Unlock()
 	if in.cmd != nil && in.cmd.Process != nil {
 		// The polite way first, so shims exit and remove their sockets.
 		if out, err := in.Ctr("tasks", "ls", "-q"); err == nil {
@@ -193,6 +209,7 @@ func (in *Instance) cleanup() {
 		if out, err := in.Ctr("containers", "ls", "-q"); err == nil {
 			for _, id := range strings.Fields(out) {
 				_, _ = in.Ctr("containers", "delete", id)
+				ids = append(ids, id)
 			}
 		}
 	}
@@ -234,9 +251,23 @@ func (in *Instance) cleanup() {
 		t.Errorf("containerdtest: mount %s leaked into the host mount namespace; unmounting it", m)
 		_ = unix.Unmount(m, unix.MNT_DETACH)
 	}
+	// A shim killed rather than stopped leaves its socket in /run/containerd/s.
+	for _, id := range ids {
+		if err := os.Remove(ShimSocket(in.Config.Socket(), Namespace, id)); err != nil && !os.IsNotExist(err) {
+			t.Errorf("containerdtest: %v", err)
+		}
+	}
 	if err := os.RemoveAll(dir); err != nil {
 		t.Errorf("containerdtest: %v", err)
 	}
+}
+
+// ShimSocket is where containerd 1.6's runc shim for container id listens:
+// /run/containerd/s/<sha256 of address/namespace/id>, whatever containerd's
+// own state directory (containerd's runtime/v2/shim.SocketAddress).
+func ShimSocket(address, namespace, id string) string {
+	sum := sha256.Sum256([]byte(filepath.Join(address, namespace, id)))
+	return filepath.Join("/run/containerd/s", hex.EncodeToString(sum[:]))
 }
 
 // PID is containerd's process id.

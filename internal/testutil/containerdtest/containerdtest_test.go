@@ -27,7 +27,7 @@ func TestCleanupRemovesEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, killContainerd := range []bool{false, true} {
-		var dir, socket, cgroup string
+		var dir, socket, cgroup, id string
 		var pid int
 		t.Run(fmt.Sprintf("containerd killed %v", killContainerd), func(t *testing.T) {
 			in := containerdtest.Start(t, false)
@@ -35,7 +35,8 @@ func TestCleanupRemovesEverything(t *testing.T) {
 			if _, err := in.Import(img); err != nil {
 				t.Fatal(err)
 			}
-			id, err := in.RunDetached("fjord.test/sleeper:1")
+			var err error
+			id, err = in.RunDetached("fjord.test/sleeper:1")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -50,6 +51,9 @@ func TestCleanupRemovesEverything(t *testing.T) {
 			}
 			if pid == 0 {
 				t.Fatalf("container %s is not running:\n%s", id, out)
+			}
+			if _, err := os.Stat(containerdtest.ShimSocket(socket, containerdtest.Namespace, id)); err != nil {
+				t.Errorf("the shim's socket is not where ShimSocket says: %v", err)
 			}
 			if killContainerd {
 				if err := syscall.Kill(in.PID(), syscall.SIGKILL); err != nil {
@@ -69,6 +73,9 @@ func TestCleanupRemovesEverything(t *testing.T) {
 			if err == nil && strings.Contains(string(cmdline), socket) {
 				t.Errorf("process %s still runs: %q", p.Name(), cmdline)
 			}
+		}
+		if _, err := os.Stat(containerdtest.ShimSocket(socket, containerdtest.Namespace, id)); !os.IsNotExist(err) {
+			t.Errorf("the shim's socket remains (%v)", err)
 		}
 		if running(pid) {
 			t.Errorf("the container's process %d still runs", pid)
