@@ -2,7 +2,10 @@
 GO      ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: build deps lab lab-down test test-unit fuzz bench-net bench-services bench-ingress clean
+.PHONY: build deps lab lab-down test test-unit fuzz bench-net bench-services bench-ingress image images kube clean
+
+# fjord's version, the tag of its image.
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 build:
 	$(GO) build -o bin/fjord ./cmd/fjord
@@ -44,10 +47,29 @@ fuzz:
 bench-net: deps build
 	$(GO) run ./bench/net -fjord bin/fjord
 
+# fjord's container image, bin/fjord-image.tar (docker-archive; load it with
+# `ctr -n k8s.io images import bin/fjord-image.tar`), tagged fjord.dev/fjord:$(VERSION):
+# fjord and fjord-cni built static, the reference CNI plugins, nft. No Docker needed.
+image: deps
+	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o bin/image/fjord ./cmd/fjord
+	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o bin/image/fjord-cni ./cmd/fjord-cni
+	$(GO) run ./cmd/fjord-build fjord-image --version $(VERSION) --fjord bin/image/fjord --fjord-cni bin/image/fjord-cni -o bin/fjord-image.tar
+
+# The lab's images (pause, busybox, agnhost, CoreDNS, ...) as tarballs in the cache
+# (~/.cache/fjord/images, or $$FJORD_KUBE_CACHE/images). The first run builds agnhost and
+# CoreDNS from the Go module proxy: docs/kubernetes-build.md.
+images: deps
+	$(GO) run ./cmd/fjord-build lab-images
+
+# Kubernetes binaries (all, or KUBE_TARGETS="kubelet kubectl") of v1.37.2 into the cache:
+# about 14 minutes and 4 GB of Go build cache cold, seconds warm (docs/kubernetes-build.md).
+kube:
+	$(GO) run ./cmd/fjord-build kube $(KUBE_TARGETS)
+
 # Service proxy at 10 to 30,000 services against kube-proxy (nftables and iptables
 # modes): connect time, programming time, change latency, memory. The benchmark builds
-# kube-proxy and kube-apiserver itself from the k8s.io/kubernetes module, in a scratch
-# module under ~/.cache/fjord-bench (minutes the first time); KUBE_BIN=dir uses
+# kube-proxy and kube-apiserver from the k8s.io/kubernetes module with internal/kubebuild,
+# in the shared cache (~/.cache/fjord; minutes the first time); KUBE_BIN=dir uses
 # binaries from dir instead.
 bench-services: deps build
 	$(GO) run ./bench/services -fjord bin/fjord $(if $(KUBE_BIN),-kube-bin $(KUBE_BIN))

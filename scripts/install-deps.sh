@@ -26,18 +26,20 @@ command -v go >/dev/null || { echo "Go is not installed (expected /usr/local/go/
 
 # The reference CNI plugins fjord chains with (portmap, spec 1.1.0) and the reference
 # runtime tool (cnitool), pinned. Debian's plugins only speak CNI spec <= 1.0.0.
-# portmap, loopback and host-local are built static (CGO_ENABLED=0): fjord's image carries
-# them and its agent installs them onto nodes whose C library is unknown.
+# portmap, loopback and host-local are built static (CGO_ENABLED=0) and stamped with their
+# version as upstream's release builds are: fjord's image carries them and its agent installs
+# them onto nodes whose C library is unknown.
 cni_dir=/usr/local/lib/fjord/cni
 tools_dir=/usr/local/lib/fjord-test/bin
-cni_plugins=(meta/portmap main/loopback ipam/host-local)
-for p in "${cni_plugins[@]}"; do
+cni_version=v1.10.0
+cni_ldflags="-s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$cni_version"
+for p in meta/portmap main/loopback ipam/host-local; do
   bin="$cni_dir/${p#*/}"
-  if ! go version -m "$bin" 2>/dev/null | grep -q 'CGO_ENABLED=0' ||
-     ! go version -m "$bin" 2>/dev/null | grep -q 'github.com/containernetworking/plugins.*v1.10.0'; then
-    echo "installing the reference CNI plugin ${p#*/} (v1.10.0, static) into $cni_dir"
+  info=$(go version -m "$bin" 2>/dev/null || true)
+  if ! grep -q 'CGO_ENABLED=0' <<<"$info" || ! grep -q "BuildVersion=$cni_version" <<<"$info"; then
+    echo "installing the reference CNI plugin ${p#*/} ($cni_version, static) into $cni_dir"
     mkdir -p "$cni_dir"
-    CGO_ENABLED=0 GOBIN="$cni_dir" go install "github.com/containernetworking/plugins/plugins/$p@v1.10.0"
+    CGO_ENABLED=0 GOBIN="$cni_dir" go install -ldflags "$cni_ldflags" "github.com/containernetworking/plugins/plugins/$p@$cni_version"
   fi
 done
 if [ ! -x "$tools_dir/cnitool" ] || [ ! -x "$tools_dir/portmap" ]; then

@@ -42,15 +42,16 @@ import (
 	"time"
 
 	"github.com/fjord-net/fjord/bench/benchkit"
+	"github.com/fjord-net/fjord/internal/kubebuild"
 
 	"golang.org/x/sys/unix"
 )
 
 var (
 	flagFjord        = flag.String("fjord", "bin/fjord", "the fjord binary (copied for the run, so a rebuild cannot change it mid-run)")
-	flagKubeBin      = flag.String("kube-bin", "", "directory with kube-apiserver and kube-proxy (default: build them from k8s.io/kubernetes in a scratch module under -kube-cache)")
-	flagKubeVersion  = flag.String("kube-version", "v1.37.2", "Kubernetes release to build kube-apiserver and kube-proxy from")
-	flagKubeCache    = flag.String("kube-cache", "", "where the scratch module and its binaries live (default: $XDG_CACHE_HOME or ~/.cache, /fjord-bench)")
+	flagKubeBin      = flag.String("kube-bin", "", "directory with kube-apiserver and kube-proxy (default: build them from k8s.io/kubernetes with internal/kubebuild, cached under -kube-cache)")
+	flagKubeVersion  = flag.String("kube-version", kubebuild.DefaultVersion, "Kubernetes release to build kube-apiserver and kube-proxy from")
+	flagKubeCache    = flag.String("kube-cache", "", "the Kubernetes build cache (default: $"+kubebuild.CacheEnv+", else ~/.cache/fjord; docs/kubernetes-build.md)")
 	flagSizes        = flag.String("sizes", "10,1000,10000,30000", "numbers of services, ascending")
 	flagRounds       = flag.Int("rounds", 3, "cold starts per proxy and size (one only when the first took longer than -repeat-limit)")
 	flagRepeatLimit  = flag.Duration("repeat-limit", 60*time.Second, "a cold start longer than this is not repeated at that size")
@@ -302,7 +303,7 @@ func (b *bench) do(ctx context.Context, sizes []int) error {
 		},
 		Res: map[int]*sizeResult{},
 	})
-	kubeBin, err := kubeBinaries(ctx, *flagKubeBin, *flagKubeVersion, *flagKubeCache, b.logf)
+	kubeBin, err := kubeBinaries(ctx, b.logf)
 	why := ""
 	if err != nil {
 		why = "kube-apiserver and kube-proxy could not be built: " + err.Error()
@@ -348,6 +349,18 @@ func (b *bench) do(ctx context.Context, sizes []int) error {
 		}
 	}
 	return nil
+}
+
+// kubeBinaries returns a directory with kube-apiserver and kube-proxy: the
+// -kube-bin flag's, or the shared Kubernetes build cache's (built there first
+// if needed: minutes and gigabytes of Go build cache the first time).
+func kubeBinaries(ctx context.Context, logf func(string, ...any)) (string, error) {
+	if *flagKubeBin != "" {
+		return *flagKubeBin, nil
+	}
+	bins, err := kubebuild.Ensure(ctx, kubebuild.Config{Version: *flagKubeVersion, CacheDir: *flagKubeCache, Logf: logf},
+		kubebuild.KubeAPIServer, kubebuild.KubeProxy)
+	return bins.Dir, err
 }
 
 func kubeName(key string) string {

@@ -102,3 +102,36 @@ func TestEnsureBuildsOnceAndReuses(t *testing.T) {
 		t.Error("a replaced ginkgo binary was not rebuilt")
 	}
 }
+
+// TestProgram builds a tiny program for real, then finds it current.
+func TestProgram(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go build")
+	}
+	rec := &logRecorder{t: t}
+	cfg := Config{CacheDir: t.TempDir(), Logf: rec.logf}
+	src := map[string][]byte{"main.go": []byte("package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hi from a program\") }\n")}
+	bin, err := Program(context.Background(), cfg, "hello", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin).Output()
+	if err != nil || string(out) != "hi from a program\n" {
+		t.Fatalf("%s: %q, %v", bin, out, err)
+	}
+	if rec.count("hello ready in ") != 1 {
+		t.Errorf("no build reported: %q", rec.lines)
+	}
+	again, err := Program(context.Background(), cfg, "hello", src)
+	if err != nil || again != bin || rec.count("hello ready in ") != 1 {
+		t.Errorf("second call: %s, %v; rebuilt: %q", again, err, rec.lines)
+	}
+	for _, bad := range []string{"Hello", "../x", ""} {
+		if _, err := Program(context.Background(), cfg, bad, src); err == nil {
+			t.Errorf("program name %q accepted", bad)
+		}
+	}
+	if _, err := Program(context.Background(), cfg, "x", map[string][]byte{"../main.go": nil}); err == nil {
+		t.Error("file name ../main.go accepted")
+	}
+}

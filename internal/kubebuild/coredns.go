@@ -110,7 +110,7 @@ func EnsureCoreDNS(ctx context.Context, cfg Config) (string, error) {
 		if err := writeFileAtomic(filepath.Join(dir, "main.go"), []byte(main), 0o644); err != nil {
 			return "", err
 		}
-		if _, err := g.output(ctx, dir, "mod", "tidy"); err != nil {
+		if err := g.long(ctx, dir, "tidying the scratch module (go mod tidy)", "tidied the scratch module", "mod", "tidy"); err != nil {
 			return "", err
 		}
 		if err := writeFileAtomic(stampPath, []byte(key), 0o644); err != nil {

@@ -78,10 +78,16 @@ func (g goRunner) output(ctx context.Context, dir string, args ...string) ([]byt
 	return out, nil
 }
 
-// build runs a long go command, logging a heartbeat every g.heartbeat with the
-// number of packages compiled so far (counted from -v output when args have
-// -v). what names the targets in messages.
+// build runs a go command that builds what (targets, for messages).
 func (g goRunner) build(ctx context.Context, dir, what string, args ...string) error {
+	return g.long(ctx, dir, "building "+what, "built "+what, args...)
+}
+
+// long runs a go command that may take minutes, logging a heartbeat every
+// g.heartbeat ("still DOING: ...") with the number of packages compiled so
+// far (counted from -v output when args have -v), and DONE with the time
+// taken at the end. An error carries the tail of go's stderr.
+func (g goRunner) long(ctx context.Context, dir, doing, finished string, args ...string) error {
 	counted := false
 	for _, a := range args {
 		counted = counted || a == "-v"
@@ -128,7 +134,7 @@ loop:
 			if !counted {
 				n = -1
 			}
-			g.logf("%s", heartbeat(what, n, time.Since(start)))
+			g.logf("%s", heartbeat(doing, n, time.Since(start)))
 		}
 	}
 	pw.Close()
@@ -137,12 +143,12 @@ loop:
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		return fmt.Errorf("building %s: go %s (in %s): %w\n%s", what, strings.Join(args, " "), dir, err, tail(out.tailText(), 4000))
+		return fmt.Errorf("%s: go %s (in %s): %w\n%s", doing, strings.Join(args, " "), dir, err, tail(out.tailText(), 4000))
 	}
 	if counted {
-		g.logf("built %s in %s (%s packages compiled)", what, clock(time.Since(start)), thousands(out.packages))
+		g.logf("%s in %s (%s compiled)", finished, clock(time.Since(start)), packagesText(out.packages))
 	} else {
-		g.logf("built %s in %s", what, clock(time.Since(start)))
+		g.logf("%s in %s", finished, clock(time.Since(start)))
 	}
 	return nil
 }

@@ -385,7 +385,7 @@ func (b *builder) prepareModule(ctx context.Context) error {
 	if err := writeFileAtomic(filepath.Join(b.dir, "tools.go"), []byte(tools), 0o644); err != nil {
 		return err
 	}
-	if _, err := b.g.output(ctx, b.dir, "mod", "tidy"); err != nil {
+	if err := b.g.long(ctx, b.dir, "tidying the scratch module (go mod tidy)", "tidied the scratch module", "mod", "tidy"); err != nil {
 		return err
 	}
 	return writeFileAtomic(stampPath, []byte(key), 0o644)

@@ -45,12 +45,13 @@ func isPackageLine(s string) bool {
 	return true
 }
 
-// heartbeat is the line printed while a build runs.
-func heartbeat(what string, packages int, elapsed time.Duration) string {
+// heartbeat is the line printed while a long go command runs; doing says
+// what it does ("building kubelet, kubectl").
+func heartbeat(doing string, packages int, elapsed time.Duration) string {
 	if packages < 0 {
-		return fmt.Sprintf("still building %s: %s", what, clock(elapsed))
+		return fmt.Sprintf("still %s: %s", doing, clock(elapsed))
 	}
-	return fmt.Sprintf("still building %s: %s packages compiled, %s", what, thousands(packages), clock(elapsed))
+	return fmt.Sprintf("still %s: %s compiled, %s", doing, packagesText(packages), clock(elapsed))
 }
 
 // clock formats a duration as 6m30s / 45s / 1h2m3s, whole seconds.
@@ -95,4 +96,12 @@ func minutes(n int) string {
 		return "1 minute"
 	}
 	return fmt.Sprintf("%d minutes", n)
+}
+
+// packagesText says "1 package" or "1,234 packages".
+func packagesText(n int) string {
+	if n == 1 {
+		return "1 package"
+	}
+	return thousands(n) + " packages"
 }

@@ -198,10 +198,11 @@ func TestHeartbeat(t *testing.T) {
 		elapsed  time.Duration
 		want     string
 	}{
-		{"kubelet, kubectl", 1234, 6*time.Minute + 30*time.Second, "still building kubelet, kubectl: 1,234 packages compiled, 6m30s"},
-		{"ginkgo", 0, 15 * time.Second, "still building ginkgo: 0 packages compiled, 15s"},
-		{"e2e.test", -1, 95*time.Second + 400*time.Millisecond, "still building e2e.test: 1m35s"},
-		{"x", 1234567, time.Hour + 2*time.Second, "still building x: 1,234,567 packages compiled, 1h0m2s"},
+		{"building kubelet, kubectl", 1234, 6*time.Minute + 30*time.Second, "still building kubelet, kubectl: 1,234 packages compiled, 6m30s"},
+		{"building ginkgo", 0, 15 * time.Second, "still building ginkgo: 0 packages compiled, 15s"},
+		{"building ginkgo", 1, 15 * time.Second, "still building ginkgo: 1 package compiled, 15s"},
+		{"tidying the scratch module", -1, 95*time.Second + 400*time.Millisecond, "still tidying the scratch module: 1m35s"},
+		{"building x", 1234567, time.Hour + 2*time.Second, "still building x: 1,234,567 packages compiled, 1h0m2s"},
 	} {
 		if got := heartbeat(tc.what, tc.packages, tc.elapsed); got != tc.want {
 			t.Errorf("heartbeat = %q, want %q", got, tc.want)
