@@ -24,11 +24,11 @@ fi
 export PATH="$PATH:/usr/local/go/bin"
 command -v go >/dev/null || { echo "Go is not installed (expected /usr/local/go/bin/go)"; exit 1; }
 
-# The reference CNI plugins fjord chains with (portmap, spec 1.1.0) and the reference
-# runtime tool (cnitool), pinned. Debian's plugins only speak CNI spec <= 1.0.0.
-# portmap, loopback and host-local are built static (CGO_ENABLED=0) and stamped with their
-# version as upstream's release builds are: fjord's image carries them and its agent installs
-# them onto nodes whose C library is unknown.
+# The reference CNI plugins fjord chains with (portmap, spec 1.1.0; loopback and host-local
+# for containerd nodes) and the reference runtime tool (cnitool), pinned. Debian's plugins
+# only speak CNI spec <= 1.0.0. The plugins are built static (CGO_ENABLED=0) and stamped
+# with their version as upstream's release builds are: fjord's image carries them and its
+# agent installs them onto nodes whose C library is unknown.
 cni_dir=/usr/local/lib/fjord/cni
 tools_dir=/usr/local/lib/fjord-test/bin
 cni_version=v1.10.0
