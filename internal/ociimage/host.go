@@ -40,7 +40,13 @@ func (h HostFS) Libraries(p string) ([]Library, error) {
 	if err != nil {
 		return nil, err
 	}
-	return resolveLibraries(p, readELF, dirs)
+	// The loader's $ORIGIN for the program is the directory of its real file
+	// (it reads /proc/self/exe), not of a symlink it was started through.
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return nil, err
+	}
+	return resolveLibraries(real, readELF, dirs)
 }
 
 var errNotRegular = errors.New("not a regular file")
