@@ -26,7 +26,7 @@ import (
 const ingressLeaseName = "fjord-ingress-leader"
 
 type ingressFlags struct {
-	accessLog, kubeconfig, publishAddr string
+	accessLog, kubeconfig, publishAddr, electionNS string
 	updateStatus                       bool
 }
 
@@ -72,7 +72,10 @@ else the --http-addr IP.
 				host, _ := os.Hostname()
 				identity = fmt.Sprintf("%s-%d", host, os.Getpid())
 			}
-			leaseNS := os.Getenv("POD_NAMESPACE")
+			leaseNS := f.electionNS
+			if leaseNS == "" {
+				leaseNS = os.Getenv("POD_NAMESPACE")
+			}
 			if leaseNS == "" {
 				leaseNS, _, _ = strings.Cut(cfg.ConfigMap, "/")
 			}
@@ -128,6 +131,7 @@ else the --http-addr IP.
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "read objects from the Kubernetes API with this kubeconfig (in a pod: the service account, without this flag)")
 	fl.BoolVar(&f.updateStatus, "update-status", true, "write status.loadBalancer of the Ingresses served (one elected writer)")
 	fl.StringVar(&f.publishAddr, "publish-status-address", "", "comma-separated addresses (IPs or host names) to write into Ingress status")
+	fl.StringVar(&f.electionNS, "election-namespace", "", "namespace of the status writer's Lease (default: $POD_NAMESPACE, else the ConfigMap's)")
 	return cmd
 }
 

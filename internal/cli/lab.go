@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/fjord-net/fjord/internal/kubebuild"
+	"github.com/fjord-net/fjord/internal/kubeclient"
 	"github.com/fjord-net/fjord/internal/kubelet"
 	"github.com/fjord-net/fjord/internal/lab"
 	"github.com/fjord-net/fjord/internal/podnet"
@@ -51,17 +54,26 @@ runtime creates them (a namespace, then the CNI plugin). Underlay addresses come
 			if err != nil {
 				return fmt.Errorf("lab %q is not up", name)
 			}
-			g.endpoints = "unix://" + c.EtcdSocket()
-			st, closeStore, err := g.connect(cmd.Context())
+			var pods []lab.EchoTarget
+			if c.Kubernetes {
+				pods, err = c.KubeEchoPods(cmd.Context())
+			} else {
+				g.endpoints = "unix://" + c.EtcdSocket()
+				st, closeStore, cerr := g.connect(cmd.Context())
+				if cerr != nil {
+					return cerr
+				}
+				defer closeStore()
+				pods, err = lab.StoreEchoPods(cmd.Context(), st)
+			}
 			if err != nil {
 				return err
 			}
-			defer closeStore()
-			res, err := lab.CheckPods(cmd.Context(), st)
+			res, err := lab.CheckPods(cmd.Context(), pods)
 			lab.PrintMatrix(g.streams.Out, res)
 			return err
 		},
-	}, newLabRestartAgentCommand(g, &name, &runRoot), newLabKubeletCommand(g))
+	}, newLabRestartAgentCommand(g, &name, &runRoot), newLabKubeletCommand(g), newLabKubectlCommand(g, &name, &runRoot))
 	return cmd
 }
 
@@ -69,6 +81,7 @@ func newLabUpCommand(g *globals, name, runRoot *string) *cobra.Command {
 	c := lab.Default()
 	var subnet, mode, clusterCIDR string
 	var noDemo bool
+	c.Runtime = lab.RuntimeFjord
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Bring up the lab (default: 3 vxlan nodes with one echo pod each)",
@@ -95,6 +108,15 @@ func newLabUpCommand(g *globals, name, runRoot *string) *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
+			if c.Kubernetes {
+				out := g.streams.Out
+				bins, err := kubebuild.Ensure(ctx, kubebuild.Config{Logf: func(f string, a ...any) { fmt.Fprintf(out, "  kubebuild: "+f+"\n", a...) }},
+					kubebuild.KubeAPIServer, kubebuild.KubeControllerManager, kubebuild.KubeScheduler, kubebuild.Kubectl)
+				if err != nil {
+					return fmt.Errorf("building Kubernetes for --kubernetes: %w", err)
+				}
+				c.KubeBin = bins.Dir
+			}
 			return lab.Up(ctx, c, g.streams.Out)
 		},
 	}
@@ -107,11 +129,13 @@ func newLabUpCommand(g *globals, name, runRoot *string) *cobra.Command {
 	f.StringVar(&clusterCIDR, "cluster-cidr", c.ClusterCIDR.String(), "pod network")
 	f.BoolVar(&noDemo, "no-demo", false, "do not start the demo workload")
 	f.StringVar(&c.ProxyConfig, "proxy-config", "", "KubeProxyConfiguration file handed to every agent (fjord agent --config)")
+	f.BoolVar(&c.Kubernetes, "kubernetes", false, "run a real control plane (kube-apiserver, controller-manager, scheduler, built from the k8s.io/kubernetes module) that fjord reads")
+	f.StringVar(&c.Runtime, "runtime", c.Runtime, "with --kubernetes: what runs pods: fjord (the lab's runtime as kubelet) or containerd (real kubelets)")
 	return cmd
 }
 
 func newLabKubeletCommand(g *globals) *cobra.Command {
-	var node, labName, runRoot string
+	var node, labName, runRoot, kubeconfig string
 	cmd := &cobra.Command{
 		Use:    "kubelet",
 		Short:  "The lab's pod runtime for one node (started by 'lab up' inside the node's namespace)",
@@ -124,17 +148,38 @@ func newLabKubeletCommand(g *globals) *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			st, closeStore, err := g.connect(ctx)
-			if err != nil {
-				return err
+			log := g.logger()
+			var src *source.Source
+			var api kubelet.API
+			if kubeconfig != "" {
+				i, err := c.NodeIndex(node)
+				if err != nil {
+					return err
+				}
+				rc, err := kubeclient.Config(kubeconfig)
+				if err != nil {
+					return err
+				}
+				client, err := kubeclient.New(rc, "lab-kubelet")
+				if err != nil {
+					return err
+				}
+				src = source.New(source.NewKubernetes(client), 0)
+				api = kubelet.NewKubeAPI(client, src, node, c.NodeAddr(i).String(), log)
+			} else {
+				st, closeStore, err := g.connect(ctx)
+				if err != nil {
+					return err
+				}
+				defer closeStore()
+				src = source.New(source.NewStore(st), 0)
+				api = kubelet.NewStoreAPI(st, src, node)
 			}
-			defer closeStore()
 			dir := filepath.Join(c.StateDir(), "nodes", node)
-			src := source.New(source.NewStore(st), 0)
 			k := kubelet.New(kubelet.Config{
 				NodeName: node, NetnsPrefix: c.PodNSPrefix(), CNIConfDir: filepath.Join(dir, "cni", "net.d"),
 				CNIPath: c.CNIPath(), StateDir: filepath.Join(dir, "kubelet"), Binary: c.Binary,
-			}, kubelet.NewStoreAPI(st, src, node), g.logger())
+			}, api, log)
 			src.Start(ctx)
 			return k.Run(ctx)
 		},
@@ -142,7 +187,40 @@ func newLabKubeletCommand(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&node, "node-name", "", "node to run pods for")
 	cmd.Flags().StringVar(&labName, "lab", "lab", "lab name")
 	cmd.Flags().StringVar(&runRoot, "run-root", "/run/fjord", "parent of the lab's state directory")
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "play the node's kubelet against this API server (the Kubernetes lab)")
 	return cmd
+}
+
+// newLabKubectlCommand runs the lab's kubectl as its admin.
+func newLabKubectlCommand(g *globals, name, runRoot *string) *cobra.Command {
+	return &cobra.Command{
+		Use:                "kubectl [ARGS...]",
+		Short:              "Run kubectl against the Kubernetes lab (as its admin)",
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// Flags are not parsed (they are kubectl's), so take --name here.
+			labName, rest := *name, args
+			if len(rest) >= 2 && rest[0] == "--name" {
+				labName, rest = rest[1], rest[2:]
+			}
+			c, err := lab.Load(*runRoot, labName)
+			if err != nil {
+				return fmt.Errorf("lab %q is not up", labName)
+			}
+			if !c.Kubernetes {
+				return fmt.Errorf("lab %q runs fjord's own store, not Kubernetes: use 'fjord get', or 'fjord lab up --kubernetes'", labName)
+			}
+			kc := exec.CommandContext(cmd.Context(), filepath.Join(c.KubeBin, "kubectl"), append([]string{"--kubeconfig", c.Kubeconfig("admin")}, rest...)...)
+			kc.Stdin, kc.Stdout, kc.Stderr = g.streams.In, g.streams.Out, g.streams.Err
+			if err := kc.Run(); err != nil {
+				if ee, ok := err.(*exec.ExitError); ok {
+					return exitCode(ee.ExitCode())
+				}
+				return err
+			}
+			return nil
+		},
+	}
 }
 
 func newLabRestartAgentCommand(g *globals, name, runRoot *string) *cobra.Command {

@@ -128,3 +128,11 @@ func splitList(s string) []string {
 	}
 	return out
 }
+
+// ExitCode is an error that carries the exit status a command should end with (a
+// wrapped program's, say) and has already said what went wrong.
+type ExitCode int
+
+func (e ExitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func exitCode(n int) error { return ExitCode(n) }

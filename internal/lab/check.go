@@ -32,21 +32,32 @@ type Probe struct {
 	fromIP, toIP string
 }
 
-// CheckPods has every running echo pod (app=echo) fetch from every other one over HTTP
-// and reports each result. It fails if any pair cannot talk or was NATed.
-func CheckPods(ctx context.Context, st *store.Store) ([]Probe, error) {
+// EchoTarget is one echo pod of a connectivity check.
+type EchoTarget struct {
+	Name, Node, IP string
+	Netns          string // path of the pod's network namespace
+}
+
+// StoreEchoPods lists the running echo pods (app=echo) in fjord's store.
+func StoreEchoPods(ctx context.Context, st *store.Store) ([]EchoTarget, error) {
 	pk, _ := st.Kinds().ByName("Pod")
 	list, _, err := st.List(ctx, pk, "")
 	if err != nil {
 		return nil, err
 	}
-	var pods []*corev1.Pod
+	var out []EchoTarget
 	for _, o := range list {
 		p := o.(*corev1.Pod)
 		if p.Labels["app"] == "echo" && p.Status.PodIP != "" && p.Annotations[kubelet.AnnotationNetns] != "" {
-			pods = append(pods, p)
+			out = append(out, EchoTarget{Name: p.Name, Node: p.Spec.NodeName, IP: p.Status.PodIP, Netns: p.Annotations[kubelet.AnnotationNetns]})
 		}
 	}
+	return out, nil
+}
+
+// CheckPods has every echo pod fetch from every other one over HTTP and reports each
+// result. It fails if any pair cannot talk or was NATed.
+func CheckPods(ctx context.Context, pods []EchoTarget) ([]Probe, error) {
 	sort.Slice(pods, func(i, j int) bool { return pods[i].Name < pods[j].Name })
 	var out []Probe
 	var failed int
@@ -55,11 +66,11 @@ func CheckPods(ctx context.Context, st *store.Store) ([]Probe, error) {
 			if from == to {
 				continue
 			}
-			pr := Probe{From: from.Name, To: to.Name, FromNode: from.Spec.NodeName, ToNode: to.Spec.NodeName, fromIP: from.Status.PodIP, toIP: to.Status.PodIP}
+			pr := Probe{From: from.Name, To: to.Name, FromNode: from.Node, ToNode: to.Node, fromIP: from.IP, toIP: to.IP}
 			// A pod is Running once its process started, which can be a moment before
 			// it listens: retry a refused connection a bounded number of times.
 			for try := 0; try < 30; try++ {
-				pr.Answer, pr.Err = HTTPGetIn(from.Annotations[kubelet.AnnotationNetns], net.JoinHostPort(to.Status.PodIP, "8080"), "/")
+				pr.Answer, pr.Err = HTTPGetIn(from.Netns, net.JoinHostPort(to.IP, "8080"), "/")
 				if pr.Err == nil || !errors.Is(pr.Err, syscall.ECONNREFUSED) || ctx.Err() != nil {
 					break
 				}
@@ -68,9 +79,9 @@ func CheckPods(ctx context.Context, st *store.Store) ([]Probe, error) {
 			if pr.Err == nil {
 				pr.ClientSeen = field(pr.Answer, "client")
 				host, _, _ := net.SplitHostPort(pr.ClientSeen)
-				pr.SourceIsPod = host == from.Status.PodIP
+				pr.SourceIsPod = host == from.IP
 				if !pr.SourceIsPod {
-					pr.Err = fmt.Errorf("server saw %s, not the client pod's %s (NAT?)", host, from.Status.PodIP)
+					pr.Err = fmt.Errorf("server saw %s, not the client pod's %s (NAT?)", host, from.IP)
 				}
 			}
 			if pr.Err != nil {

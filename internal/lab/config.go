@@ -32,7 +32,23 @@ type Config struct {
 	// ProxyConfig is a KubeProxyConfiguration file handed to every agent (copied into
 	// the state directory so the lab does not depend on the original staying put).
 	ProxyConfig string `json:"proxyConfig,omitempty"`
+	// Kubernetes runs a real control plane (kube-apiserver, controller-manager,
+	// scheduler) that fjord's agents and ingress read, instead of fjord's store.
+	Kubernetes bool `json:"kubernetes,omitempty"`
+	// Runtime is what runs the Kubernetes lab's pods: RuntimeFjord (the lab's own
+	// runtime playing the kubelet) or RuntimeContainerd (real kubelets and containerd).
+	Runtime string `json:"runtime,omitempty"`
+	// KubeBin holds the Kubernetes binaries (see internal/kubebuild).
+	KubeBin string `json:"kubeBin,omitempty"`
+	// ServiceCIDR is the Kubernetes lab's Service range; zero = DefaultServiceCIDR.
+	ServiceCIDR netip.Prefix `json:"serviceCIDR,omitzero"`
 }
+
+// The Kubernetes lab's runtimes.
+const (
+	RuntimeFjord      = "fjord"
+	RuntimeContainerd = "containerd"
+)
 
 // benchmarkRange is the only underlay range a lab may use (RFC 2544, never routed).
 var benchmarkRange = netip.MustParsePrefix("198.18.0.0/15")
@@ -61,6 +77,16 @@ func (c Config) Validate() error {
 	}
 	if _, err := podnet.ParseMode(string(c.Mode)); err != nil {
 		return fmt.Errorf("--mode: %w", err)
+	}
+	if c.Kubernetes {
+		if c.Runtime != RuntimeFjord && c.Runtime != RuntimeContainerd {
+			return fmt.Errorf("--runtime: %q is not %s or %s", c.Runtime, RuntimeFjord, RuntimeContainerd)
+		}
+		if c.KubeBin == "" {
+			return fmt.Errorf("lab: the Kubernetes binaries' directory is unknown")
+		}
+	} else if c.Runtime != "" && c.Runtime != RuntimeFjord {
+		return fmt.Errorf("--runtime %s needs --kubernetes: real kubelets need a real control plane", c.Runtime)
 	}
 	if c.Subnet.Masked() != c.Subnet {
 		return fmt.Errorf("--subnet: %v has host bits set (did you mean %v?)", c.Subnet, c.Subnet.Masked())

@@ -16,9 +16,16 @@ import (
 // so Down finds them through /proc even when the state directory is gone.
 const markerEnv = "FJORD_LAB"
 
-// spawn starts a long-running lab process, detached from the caller's session, with
-// its output in the lab's log directory. netnsPath "" runs it in the root namespace.
+// spawn starts a long-running fjord process of the lab, detached from the caller's
+// session, with its output in the lab's log directory. netnsPath "" runs it in the
+// root namespace.
 func (c Config) spawn(name, netnsPath string, args ...string) (int, error) {
+	return c.spawnExec(name, netnsPath, c.Binary, args...)
+}
+
+// spawnExec is spawn for any executable (kube-apiserver, ...): in a namespace it runs
+// under `fjord netns-exec`, and it carries the lab's marker either way.
+func (c Config) spawnExec(name, netnsPath, exe string, args ...string) (int, error) {
 	if err := os.MkdirAll(c.LogDir(), 0o755); err != nil {
 		return 0, err
 	}
@@ -27,11 +34,10 @@ func (c Config) spawn(name, netnsPath string, args ...string) (int, error) {
 		return 0, err
 	}
 	defer logf.Close()
-	argv := args
+	cmd := exec.Command(exe, args...)
 	if netnsPath != "" {
-		argv = append([]string{"netns-exec", netnsPath, "--", c.Binary}, args...)
+		cmd = exec.Command(c.Binary, append([]string{"netns-exec", netnsPath, "--", exe}, args...)...)
 	}
-	cmd := exec.Command(c.Binary, argv...)
 	cmd.Env = append(os.Environ(), markerEnv+"="+c.Name, "FJORD_LAB_PROC="+name)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = "/"

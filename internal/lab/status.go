@@ -125,3 +125,28 @@ func printNext(out io.Writer, c Config) {
 	}
 	tw.Flush()
 }
+
+// printNextKubernetes tells what to try on the Kubernetes lab.
+func printNextKubernetes(out io.Writer, c Config) {
+	flag := ""
+	if c.Name != "lab" {
+		flag = " --name " + c.Name
+	}
+	fmt.Fprintf(out, "\nkubectl from this host: export KUBECONFIG=%s (or 'fjord lab kubectl%s ...')\n", c.Kubeconfig("admin"), flag)
+	tips := [][2]string{
+		{fmt.Sprintf("curl http://%v/", c.NodeAddr(1)), "through the ingress on n1 to the echo pods"},
+		{"fjord lab kubectl" + flag + " get nodes -o wide", "nodes registered by the lab's runtime, pod CIDRs from the controller-manager"},
+		{"fjord lab kubectl" + flag + " get pods,svc,ingress -o wide", "the demo: a Deployment, its Service and Ingress (with its status address)"},
+		{"fjord lab kubectl" + flag + " scale deploy/echo --replicas=6", "the Service follows; fjord's proxy reads the EndpointSlices"},
+		{"fjord get nodes -o wide" + flag, "fjord's view of the same API"},
+		{"fjord lab check" + flag, "every pod fetches from every other pod"},
+		{"fjord lab restart-agent --kill n1" + flag, "traffic does not notice"},
+		{"fjord lab down" + flag, "removes everything, control plane included"},
+	}
+	fmt.Fprintln(out, "\nTry next:")
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	for _, t := range tips {
+		fmt.Fprintf(tw, "  %s\t# %s\n", t[0], t[1])
+	}
+	tw.Flush()
+}

@@ -42,6 +42,11 @@ func Up(ctx context.Context, c Config, out io.Writer) (err error) {
 	if err := c.preflight(); err != nil {
 		return err
 	}
+	if c.Kubernetes {
+		if err := c.haveKubeBinaries(); err != nil {
+			return err
+		}
+	}
 	var proxyConfig []byte
 	if c.ProxyConfig != "" {
 		var err error
@@ -98,6 +103,14 @@ func Up(ctx context.Context, c Config, out io.Writer) (err error) {
 		return nil
 	}); err != nil {
 		return err
+	}
+	if c.Kubernetes {
+		if err := c.upKubernetes(ctx, out, step); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "\nlab %q is up in %s.\n", c.Name, time.Since(start).Round(100*time.Millisecond))
+		printNextKubernetes(out, c)
+		return nil
 	}
 	var st *store.Store
 	var closeStore func()
@@ -161,7 +174,11 @@ func Up(ctx context.Context, c Config, out io.Writer) (err error) {
 		if c.Nodes < 2 {
 			fmt.Fprintln(out, "(one node: no pod-to-pod matrix to check)")
 		} else {
-			res, err := CheckPods(ctx, st)
+			pods, err := StoreEchoPods(ctx, st)
+			if err != nil {
+				return err
+			}
+			res, err := CheckPods(ctx, pods)
 			PrintMatrix(out, res)
 			if err != nil {
 				return err
