@@ -387,7 +387,9 @@ func (c Config) kubeEchoPods(ctx context.Context, client kubernetes.Interface) (
 }
 
 // PodNetns is the network namespace name the lab's runtime gives a pod.
-func (c Config) PodNetns(namespace, name string) string { return c.PodNSPrefix() + namespace + "-" + name }
+func (c Config) PodNetns(namespace, name string) string {
+	return c.PodNSPrefix() + namespace + "-" + name
+}
 
 // haveKubeBinaries checks that KubeBin holds every program the lab runs.
 func (c Config) haveKubeBinaries() error {

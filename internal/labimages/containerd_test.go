@@ -62,12 +62,12 @@ func TestImagesRunInContainerd(t *testing.T) {
 		{DistrolessIptablesTag, []string{"sh", "-c", "which conntrack && conntrack --version && cat /etc/hosts | grep -c localhost"}, []string{"/usr/sbin/conntrack", "conntrack v1."}},
 		{"fjord.dev/fjord:test", []string{"/usr/local/bin/fjord", "version"}, []string{"fjord "}},
 		{"fjord.dev/fjord:test", []string{"/usr/sbin/nft", "--version"}, []string{"nftables v1."}},
-		{"fjord.dev/fjord:test", []string{"/opt/cni/bin/loopback"}, []string{"CNI loopback plugin v1.10.0"}},
-		{"fjord.dev/fjord:test", []string{"/opt/cni/bin/portmap"}, []string{"CNI portmap plugin v1.10.0"}},
-		{"fjord.dev/fjord:test", []string{"/opt/cni/bin/host-local"}, []string{"CNI host-local plugin v1.10.0"}},
+		{"fjord.dev/fjord:test", []string{"/usr/lib/fjord/cni/loopback"}, []string{"CNI loopback plugin v1.10.0"}},
+		{"fjord.dev/fjord:test", []string{"/usr/lib/fjord/cni/portmap"}, []string{"CNI portmap plugin v1.10.0"}},
+		{"fjord.dev/fjord:test", []string{"/usr/lib/fjord/cni/host-local"}, []string{"CNI host-local plugin v1.10.0"}},
 	} {
 		out, err := in.Run(tc.image, tc.args...)
-		if err != nil && !strings.Contains(tc.args[0], "/opt/cni/bin/") { // plugins exit 1 without CNI_COMMAND
+		if err != nil && !strings.Contains(tc.args[0], "/usr/lib/fjord/cni/") { // plugins exit 1 without CNI_COMMAND
 			t.Errorf("%s %q: %v", tc.image, tc.args, err)
 			continue
 		}

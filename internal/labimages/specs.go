@@ -13,6 +13,7 @@ package labimages
 import (
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -222,21 +223,26 @@ type FjordInputs struct {
 func FjordTag(version string) string { return FjordRepo + ":" + version }
 
 // Fjord is fjord's own image: the binary at /usr/local/bin/fjord (the
-// entrypoint), the CNI plugin and the reference plugins under /opt/cni/bin
-// (where the agent copies them from onto the node), and nft.
+// entrypoint) with the slim CNI plugin beside it (fjord-cni, which the agent
+// installs onto the node as /opt/cni/bin/fjord), the reference plugins in
+// /usr/lib/fjord/cni (installed where the node lacks them; not /opt/cni/bin,
+// which the agent's pod mounts from the host), and nft, the one program fjord
+// execs (knftables).
 func Fjord(in FjordInputs) ociimage.Spec {
 	s := ociimage.Spec{
-		Tags: []string{FjordTag(in.Version)},
+		// Also tagged :dev, the tag deploy/fjord.yaml runs: whatever was built
+		// last is what `kubectl apply -f deploy/fjord.yaml` starts.
+		Tags: slices.Compact([]string{FjordTag(in.Version), FjordTag("dev")}),
 		Dirs: []ociimage.Dir{{Path: "/tmp", Mode: 0o1777}, {Path: "/var/lib/fjord", Mode: 0o700}},
 		Files: []ociimage.File{
 			{Src: in.Fjord, Dst: "/usr/local/bin/fjord", Mode: 0o755},
-			{Src: in.FjordCNI, Dst: "/opt/cni/bin/fjord", Mode: 0o755},
+			{Src: in.FjordCNI, Dst: "/usr/local/bin/fjord-cni", Mode: 0o755},
 		},
 		Executables: []ociimage.Executable{{Src: in.Nft, Dst: "/usr/sbin/nft"}},
 		Entrypoint:  []string{"/usr/local/bin/fjord"},
 	}
 	for _, p := range CNIPlugins() {
-		s.Files = append(s.Files, ociimage.File{Src: filepath.Join(in.CNIPluginDir, p), Dst: "/opt/cni/bin/" + p, Mode: 0o755})
+		s.Files = append(s.Files, ociimage.File{Src: filepath.Join(in.CNIPluginDir, p), Dst: "/usr/lib/fjord/cni/" + p, Mode: 0o755})
 	}
 	return s
 }

@@ -104,13 +104,13 @@ func TestAgnhost(t *testing.T) {
 
 func TestFjord(t *testing.T) {
 	s := Fjord(FjordInputs{Version: "v0.3.0-12-gabc", Fjord: "/b/fjord", FjordCNI: "/b/fjord-cni", CNIPluginDir: "/cni", Nft: "/usr/sbin/nft"})
-	if !reflect.DeepEqual(s.Tags, []string{"fjord.dev/fjord:v0.3.0-12-gabc"}) {
+	if !reflect.DeepEqual(s.Tags, []string{"fjord.dev/fjord:v0.3.0-12-gabc", "fjord.dev/fjord:dev"}) {
 		t.Errorf("tags = %v", s.Tags)
 	}
 	m := planned(t, s)
 	for p, src := range map[string]string{
-		"/usr/local/bin/fjord": "/b/fjord", "/opt/cni/bin/fjord": "/b/fjord-cni", "/usr/sbin/nft": "/usr/sbin/nft",
-		"/opt/cni/bin/portmap": "/cni/portmap", "/opt/cni/bin/loopback": "/cni/loopback", "/opt/cni/bin/host-local": "/cni/host-local",
+		"/usr/local/bin/fjord": "/b/fjord", "/usr/local/bin/fjord-cni": "/b/fjord-cni", "/usr/sbin/nft": "/usr/sbin/nft",
+		"/usr/lib/fjord/cni/portmap": "/cni/portmap", "/usr/lib/fjord/cni/loopback": "/cni/loopback", "/usr/lib/fjord/cni/host-local": "/cni/host-local",
 	} {
 		if e := m[p]; e.Src != src || e.Mode != 0o755 {
 			t.Errorf("%s: %+v, want %s mode 0755", p, e, src)
