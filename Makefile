@@ -7,9 +7,11 @@ export PATH := $(PATH):/usr/local/go/bin
 # fjord's version, the tag of its image.
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
+# Static (CGO_ENABLED=0): the same binary runs on the host, in fjord's image, and as
+# the CNI plugin the agent copies onto nodes whose C library it cannot know.
 build:
-	$(GO) build -o bin/fjord ./cmd/fjord
-	$(GO) build -o bin/fjord-cni ./cmd/fjord-cni
+	CGO_ENABLED=0 $(GO) build -o bin/fjord ./cmd/fjord
+	CGO_ENABLED=0 $(GO) build -o bin/fjord-cni ./cmd/fjord-cni
 
 # System packages (iproute2, nftables, iperf3, ...) and the reference CNI tools.
 deps:

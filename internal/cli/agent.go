@@ -24,7 +24,7 @@ type agentFlags struct {
 	nodeName, mode, clusterCIDR, iface, nodeIP string
 	nodeCIDRSize, mtu, vni, port               int
 	runDir, cniConfDir, cniDataDir, stateDir   string
-	cniBinDir, cniPluginsFrom                  string
+	cniBinDir, cniPluginsFrom, cniVersion      string
 	kubeconfig                                 string
 	leaseTTL, resync, podCIDRWait              time.Duration
 	proxyConfig                                string
@@ -75,6 +75,7 @@ Where objects come from:
 	fl.StringVar(&f.cniConfDir, "cni-conf-dir", "/etc/cni/net.d", "where the CNI network config is written (\"\" = don't)")
 	fl.StringVar(&f.cniDataDir, "cni-data-dir", "/var/lib/cni/networks", "where the CNI plugin keeps IP allocations")
 	fl.StringVar(&f.cniBinDir, "cni-bin-dir", "", "install the CNI plugin (as \"fjord\") and missing reference plugins here, e.g. /opt/cni/bin (\"\" = don't)")
+	fl.StringVar(&f.cniVersion, "cni-version", "1.0.0", "CNI spec version of the network list: 1.0.0 for containerd 1.6/1.7 and CRI-O, 1.1.0 (GC, STATUS) for runtimes with libcni 1.2+")
 	fl.StringVar(&f.cniPluginsFrom, "cni-plugins-from", "/usr/lib/fjord/cni", "where the reference plugins to install (portmap, loopback) are")
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "read objects from the Kubernetes API with this kubeconfig (in a pod: the service account, without this flag)")
 	fl.DurationVar(&f.podCIDRWait, "pod-cidr-wait", 10*time.Second, "Kubernetes mode: how long to wait for the controller-manager to set the Node's podCIDRs before allocating one")
@@ -89,6 +90,9 @@ Where objects come from:
 }
 
 func (f agentFlags) config() (agent.Config, error) {
+	if f.cniVersion != "1.0.0" && f.cniVersion != "1.1.0" {
+		return agent.Config{}, fmt.Errorf("--cni-version: %q is not 1.0.0 or 1.1.0", f.cniVersion)
+	}
 	cfg := agent.Config{NodeName: f.nodeName, Mode: podnet.Mode(f.mode), NodeCIDRBits: f.nodeCIDRSize, Iface: f.iface,
 		MTU: f.mtu, VNI: f.vni, Port: f.port, RunDir: f.runDir, Resync: f.resync}
 	var err error

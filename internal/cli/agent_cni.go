@@ -25,7 +25,7 @@ var cniPluginsToInstall = []string{"portmap", "loopback"}
 // configuration into --cni-conf-dir. Every file is replaced in one rename, so a
 // runtime never execs or reads half a file.
 func installCNI(f agentFlags, log *slog.Logger) error {
-	version := "1.1.0"
+	version := f.cniVersion
 	if f.cniBinDir != "" {
 		if err := os.MkdirAll(f.cniBinDir, 0o755); err != nil {
 			return fmt.Errorf("--cni-bin-dir: %w", err)
@@ -47,7 +47,7 @@ func installCNI(f agentFlags, log *slog.Logger) error {
 			}
 		}
 		// A portmap older than spec 1.1.0 (Debian's stops at 1.0.0) gets a 1.0.0 list.
-		if !pluginSupports(filepath.Join(f.cniBinDir, "portmap"), version) {
+		if version == "1.1.0" && !pluginSupports(filepath.Join(f.cniBinDir, "portmap"), version) {
 			version = "1.0.0"
 			log.Info("the node's portmap plugin predates CNI spec 1.1.0; writing the network list at 1.0.0")
 		}

@@ -110,8 +110,11 @@ func newLabUpCommand(g *globals, name, runRoot *string) *cobra.Command {
 			defer stop()
 			if c.Kubernetes {
 				out := g.streams.Out
-				bins, err := kubebuild.Ensure(ctx, kubebuild.Config{Logf: func(f string, a ...any) { fmt.Fprintf(out, "  kubebuild: "+f+"\n", a...) }},
-					kubebuild.KubeAPIServer, kubebuild.KubeControllerManager, kubebuild.KubeScheduler, kubebuild.Kubectl)
+				targets := []kubebuild.Target{kubebuild.KubeAPIServer, kubebuild.KubeControllerManager, kubebuild.KubeScheduler, kubebuild.Kubectl}
+				if c.Runtime == lab.RuntimeContainerd {
+					targets = append(targets, kubebuild.Kubelet)
+				}
+				bins, err := kubebuild.Ensure(ctx, kubebuild.Config{Logf: func(f string, a ...any) { fmt.Fprintf(out, "  kubebuild: "+f+"\n", a...) }}, targets...)
 				if err != nil {
 					return fmt.Errorf("building Kubernetes for --kubernetes: %w", err)
 				}

@@ -22,8 +22,14 @@ func Down(runRoot, name string, out io.Writer) error {
 	}
 	n := c.stopProcesses()
 	fmt.Fprintf(out, "• stopped %d processes\n", n)
-	nss := c.labNamespaces()
 	var errs []error
+	if _, err := os.Stat(c.DiskRoot()); err == nil {
+		if err := c.removeNodeHosts(); err != nil {
+			errs = append(errs, err)
+		}
+		fmt.Fprintf(out, "• removed the nodes' containers, cgroups, mount namespaces and %s\n", c.DiskRoot())
+	}
+	nss := c.labNamespaces()
 	if err := c.removeTopology(); err != nil {
 		errs = append(errs, err)
 	}

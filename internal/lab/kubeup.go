@@ -50,9 +50,34 @@ func (c Config) serviceCIDR() netip.Prefix {
 	return DefaultServiceCIDR
 }
 
-// upKubernetes brings up the control plane, the nodes' runtimes and agents, the
-// ingress and the demo, after the topology exists.
+// upKubernetes brings up the control plane, the nodes (the lab's runtime as kubelet
+// with fjord's processes, or real kubelets with fjord installed by its manifest),
+// the ingress and the demo, after the topology exists.
 func (c Config) upKubernetes(ctx context.Context, out io.Writer, step func(string, func() error) error) error {
+	real := c.Runtime == RuntimeContainerd
+	var tars []string
+	if real {
+		if err := step("images: pause, agnhost, busybox, CoreDNS, ... (cached) and fjord's, from this binary", func() error {
+			var err error
+			tars, err = c.buildImages(ctx, func(f string, a ...any) { fmt.Fprintf(out, "\n    "+f, a...) })
+			return err
+		}); err != nil {
+			return err
+		}
+		if err := step(fmt.Sprintf("%d node hosts: mount namespaces, cgroups, private CNI and runtime directories", c.Nodes), func() error {
+			if err := c.ensureHostDirs(); err != nil {
+				return err
+			}
+			for i := 1; i <= c.Nodes; i++ {
+				if err := c.buildNodeHost(i); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
 	var client kubernetes.Interface
 	if err := step("Kubernetes control plane on n1: etcd, kube-apiserver "+c.APIServerAddr().String()+", controller-manager, scheduler", func() error {
 		if err := c.writeKubePKI(c.serviceCIDR()); err != nil {
@@ -77,63 +102,87 @@ func (c Config) upKubernetes(ctx context.Context, out io.Writer, step func(strin
 	}); err != nil {
 		return err
 	}
-	if err := step("fjord's roles, IngressClass and ingress-nginx ConfigMap from deploy/fjord.yaml", func() error {
-		objs, err := manifestWithout(deploy.Manifest, "DaemonSet")
-		if err != nil {
-			return err
-		}
-		return c.kubectlApply(ctx, append(objs, []byte(kubeLabBindings)...))
-	}); err != nil {
-		return err
-	}
-	if err := step(fmt.Sprintf("%d nodes: the lab's runtime as kubelet, fjord agent (%s mode) reading the API", c.Nodes, c.Mode), func() error {
-		for i := 1; i <= c.Nodes; i++ {
-			if _, err := c.spawn("kubelet-"+c.NodeName(i), c.nodeNSPath(i), c.kubeKubeletArgs(i)...); err != nil {
-				return err
-			}
-			if _, err := c.spawn("agent-"+c.NodeName(i), c.nodeNSPath(i), c.kubeAgentArgs(i)...); err != nil {
-				return err
-			}
-		}
-		return c.waitKubeNodes(ctx, client)
-	}); err != nil {
-		return err
-	}
-	if err := step(fmt.Sprintf("ingress on n1 (http://%v/, https://%v/)", c.NodeAddr(1), c.NodeAddr(1)), func() error {
-		_, err := c.spawn("ingress-n1", c.nodeNSPath(1), c.kubeIngressArgs()...)
-		return err
-	}); err != nil {
-		return err
-	}
-	if c.Demo {
-		if err := step("demo workload: Deployment echo (one pod per node), Service echo, Ingress echo", func() error {
-			if err := c.kubectlApply(ctx, []byte(KubeDemoManifest(c.Nodes))); err != nil {
-				return err
-			}
-			return waitKubePodsReady(ctx, client, "default", "app=echo", c.Nodes)
+	if real {
+		if err := step("kubectl apply -f deploy/fjord.yaml, and CoreDNS", func() error {
+			return c.kubectlApply(ctx, append(append([]byte{}, deploy.Manifest...), []byte("\n---\n"+c.servicesEndpointManifest()+"\n---\n"+CoreDNSManifest(c.clusterDNS()))...))
 		}); err != nil {
 			return err
 		}
-		if err := step(fmt.Sprintf("ingress serves the demo (http://%v/) and reports it in the Ingress status", c.NodeAddr(1)), func() error {
-			if err := WaitHTTP(ctx, fmt.Sprintf("http://%v/", c.NodeAddr(1)), 30*time.Second); err != nil {
+		if err := step(fmt.Sprintf("%d real nodes: containerd, images imported, kubelet; fjord's DaemonSet installs the CNI plugin on each", c.Nodes), func() error {
+			if err := c.startRealNodes(ctx, tars); err != nil {
 				return err
 			}
-			return waitIngressStatus(ctx, client, "default", "echo", c.NodeAddr(1).String())
+			if err := c.waitKubeNodes(ctx, client); err != nil {
+				return err
+			}
+			if err := waitKubePodsReady(ctx, client, "fjord-system", "app.kubernetes.io/name=fjord-agent", c.Nodes); err != nil {
+				return err
+			}
+			return waitKubePodsReady(ctx, client, "kube-system", "k8s-app=kube-dns", 1)
 		}); err != nil {
 			return err
 		}
-		fmt.Fprintln(out)
-		pods, err := c.kubeEchoPods(ctx, client)
-		if err != nil {
+	} else {
+		if err := step("fjord's roles, IngressClass and ingress-nginx ConfigMap from deploy/fjord.yaml", func() error {
+			objs, err := manifestWithout(deploy.Manifest, "DaemonSet")
+			if err != nil {
+				return err
+			}
+			return c.kubectlApply(ctx, append(objs, []byte(kubeLabBindings)...))
+		}); err != nil {
 			return err
 		}
-		res, err := CheckPods(ctx, pods)
-		PrintMatrix(out, res)
-		if err != nil {
+		if err := step(fmt.Sprintf("%d nodes: the lab's runtime as kubelet, fjord agent (%s mode) reading the API", c.Nodes, c.Mode), func() error {
+			for i := 1; i <= c.Nodes; i++ {
+				if _, err := c.spawn("kubelet-"+c.NodeName(i), c.nodeNSPath(i), c.kubeKubeletArgs(i)...); err != nil {
+					return err
+				}
+				if _, err := c.spawn("agent-"+c.NodeName(i), c.nodeNSPath(i), c.kubeAgentArgs(i)...); err != nil {
+					return err
+				}
+			}
+			return c.waitKubeNodes(ctx, client)
+		}); err != nil {
+			return err
+		}
+		if err := step(fmt.Sprintf("ingress on n1 (http://%v/, https://%v/)", c.NodeAddr(1), c.NodeAddr(1)), func() error {
+			_, err := c.spawn("ingress-n1", c.nodeNSPath(1), c.kubeIngressArgs()...)
+			return err
+		}); err != nil {
 			return err
 		}
 	}
-	return nil
+	if !c.Demo {
+		return nil
+	}
+	demo := KubeDemoManifest(c.Nodes)
+	if real {
+		demo = RealDemoManifest(c.Nodes)
+	}
+	if err := step("demo workload: Deployment echo (one pod per node), Service echo, Ingress echo", func() error {
+		if err := c.kubectlApply(ctx, []byte(demo)); err != nil {
+			return err
+		}
+		return waitKubePodsReady(ctx, client, "default", "app=echo", c.Nodes)
+	}); err != nil {
+		return err
+	}
+	if err := step(fmt.Sprintf("ingress serves the demo (http://%v/) and reports it in the Ingress status", c.NodeAddr(1)), func() error {
+		if err := WaitHTTP(ctx, fmt.Sprintf("http://%v/", c.NodeAddr(1)), 60*time.Second); err != nil {
+			return err
+		}
+		return waitIngressStatus(ctx, client, "default", "echo", c.NodeAddr(1).String())
+	}); err != nil {
+		return err
+	}
+	fmt.Fprintln(out)
+	pods, err := c.kubeEchoPods(ctx, client)
+	if err != nil {
+		return err
+	}
+	res, err := CheckPods(ctx, pods)
+	PrintMatrix(out, res)
+	return err
 }
 
 func (c Config) apiserverArgs() []string {
@@ -184,7 +233,7 @@ func (c Config) kubeAgentArgs(i int) []string {
 	args := []string{"agent", "--node-name", c.NodeName(i), "--iface", "eth0", "--kubeconfig", c.Kubeconfig("agent"),
 		"--mode", string(c.Mode), "--cluster-cidr", c.ClusterCIDR.String(), "--service-cidr", c.serviceCIDR().String(),
 		"--run-dir", filepath.Join(dir, "run"), "--cni-conf-dir", filepath.Join(dir, "cni", "net.d"),
-		"--cni-data-dir", filepath.Join(dir, "cni", "networks"), "--state-dir", dir}
+		"--cni-data-dir", filepath.Join(dir, "cni", "networks"), "--state-dir", dir, "--cni-version", "1.1.0"}
 	if c.PodMTU > 0 {
 		args = append(args, "--mtu", strconv.Itoa(c.PodMTU))
 	}
@@ -378,10 +427,16 @@ func (c Config) kubeEchoPods(ctx context.Context, client kubernetes.Interface) (
 	var out []EchoTarget
 	for i := range list.Items {
 		p := &list.Items[i]
-		if p.Status.PodIP != "" && p.Status.Phase == corev1.PodRunning {
-			out = append(out, EchoTarget{Name: p.Name, Node: p.Spec.NodeName, IP: p.Status.PodIP,
-				Netns: "/run/netns/" + c.PodNetns(p.Namespace, p.Name)})
+		if p.Status.PodIP == "" || p.Status.Phase != corev1.PodRunning {
+			continue
 		}
+		netns := "/run/netns/" + c.PodNetns(p.Namespace, p.Name)
+		if c.Runtime == RuntimeContainerd {
+			if netns, err = c.RealPodNetns(p); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, EchoTarget{Name: p.Name, Node: p.Spec.NodeName, IP: p.Status.PodIP, Netns: netns})
 	}
 	return out, nil
 }
@@ -427,4 +482,14 @@ func (c Config) KubeEchoPods(ctx context.Context) ([]EchoTarget, error) {
 		return nil, err
 	}
 	return c.kubeEchoPods(ctx, client)
+}
+
+// servicesEndpointManifest tells fjord's agents where the API server really is
+// (deploy/fjord.yaml's kubernetes-services-endpoint ConfigMap).
+func (c Config) servicesEndpointManifest() string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: ConfigMap
+metadata: {name: kubernetes-services-endpoint, namespace: fjord-system}
+data: {KUBERNETES_SERVICE_HOST: "%s", KUBERNETES_SERVICE_PORT: "%d"}
+`, c.APIServerAddr().Addr(), c.APIServerAddr().Port())
 }

@@ -46,6 +46,11 @@ func Up(ctx context.Context, c Config, out io.Writer) (err error) {
 		if err := c.haveKubeBinaries(); err != nil {
 			return err
 		}
+		if c.Runtime == RuntimeContainerd {
+			if err := c.preflightRealNodes(); err != nil {
+				return err
+			}
+		}
 	}
 	var proxyConfig []byte
 	if c.ProxyConfig != "" {
@@ -196,7 +201,7 @@ func (c Config) agentArgs(i int) []string {
 		"--etcd-endpoints", etcdserver.SocketEndpoint(c.EtcdSocket()),
 		"--mode", string(c.Mode), "--cluster-cidr", c.ClusterCIDR.String(),
 		"--run-dir", filepath.Join(dir, "run"), "--cni-conf-dir", filepath.Join(dir, "cni", "net.d"),
-		"--cni-data-dir", filepath.Join(dir, "cni", "networks"), "--state-dir", dir, "--lease-ttl", "10s"}
+		"--cni-data-dir", filepath.Join(dir, "cni", "networks"), "--state-dir", dir, "--cni-version", "1.1.0", "--lease-ttl", "10s"}
 	if c.PodMTU > 0 {
 		args = append(args, "--mtu", strconv.Itoa(c.PodMTU))
 	}

@@ -119,7 +119,7 @@ func TestFullSyncRepairsDrift(t *testing.T) {
 	}, {
 		name:  "table deleted",
 		drift: func(tx *knftables.Transaction) { tx.Delete(&knftables.Table{}) },
-		want:  []string{"add table ip fjord", "add chain ip fjord nat-prerouting { type nat hook prerouting priority -100 ; }"},
+		want:  []string{"add table ip fjord", "add chain ip fjord nat-prerouting { type nat hook prerouting priority -110 ; }"},
 	}, {
 		name: "rule appended",
 		drift: func(tx *knftables.Transaction) {

@@ -83,14 +83,20 @@ type layout struct {
 func (s *settings) layout() layout {
 	ip := s.fam.ip
 	var l layout
+	const serviceDNATPriority = knftables.DNATPriority + "-10"
 	base := func(name string, typ knftables.BaseChainType, hook knftables.BaseChainHook, prio knftables.BaseChainPriority, rules ...string) {
 		l.chains = append(l.chains, chainSpec{name: name, base: &baseChain{typ, hook, prio}, rules: rules})
 	}
 	chain := func(name string, rules ...string) {
 		l.chains = append(l.chains, chainSpec{name: name, rules: rules})
 	}
-	base(natPreroutingChain, knftables.NATType, knftables.PreroutingHook, knftables.DNATPriority, "jump "+servicesChain)
-	base(natOutputChain, knftables.NATType, knftables.OutputHook, knftables.DNATPriority, "jump "+servicesChain)
+	// Service DNAT runs just before everyone else's (dstnat - 10): the Service range
+	// is local on the node, so a host-local DNAT of someone else's (the portmap
+	// plugin's hostPort rules match any local address) would otherwise take a
+	// Service's traffic whenever a hostPort equals a Service port. At the same hook
+	// the first NAT decision wins.
+	base(natPreroutingChain, knftables.NATType, knftables.PreroutingHook, serviceDNATPriority, "jump "+servicesChain)
+	base(natOutputChain, knftables.NATType, knftables.OutputHook, serviceDNATPriority, "jump "+servicesChain)
 	base(natPostroutingChain, knftables.NATType, knftables.PostroutingHook, knftables.SNATPriority, "jump "+masqueradingChain)
 	var inputRules []string
 	if !s.noNodePorts {
