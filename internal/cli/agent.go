@@ -25,7 +25,6 @@ type agentFlags struct {
 	nodeCIDRSize, mtu, vni, port               int
 	runDir, cniConfDir, cniDataDir, stateDir   string
 	cniBinDir, cniPluginsFrom, cniVersion      string
-	kubeconfig                                 string
 	leaseTTL, resync, podCIDRWait              time.Duration
 	proxyConfig                                string
 	debugAddr                                  string
@@ -77,7 +76,6 @@ Where objects come from:
 	fl.StringVar(&f.cniBinDir, "cni-bin-dir", "", "install the CNI plugin (as \"fjord\") and missing reference plugins here, e.g. /opt/cni/bin (\"\" = don't)")
 	fl.StringVar(&f.cniVersion, "cni-version", "1.0.0", "CNI spec version of the network list: 1.0.0 for containerd 1.6/1.7 and CRI-O, 1.1.0 (GC, STATUS) for runtimes with libcni 1.2+")
 	fl.StringVar(&f.cniPluginsFrom, "cni-plugins-from", "/usr/lib/fjord/cni", "where the reference plugins to install (portmap, loopback) are")
-	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "read objects from the Kubernetes API with this kubeconfig (in a pod: the service account, without this flag)")
 	fl.DurationVar(&f.podCIDRWait, "pod-cidr-wait", 10*time.Second, "Kubernetes mode: how long to wait for the controller-manager to set the Node's podCIDRs before allocating one")
 	fl.StringVar(&f.stateDir, "state-dir", DefaultStateDir, "embedded store's directory (used without --etcd-endpoints)")
 	fl.DurationVar(&f.leaseTTL, "lease-ttl", 15*time.Second, "etcd mode: node liveness lease; a node silent this long is NotReady")

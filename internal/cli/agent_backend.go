@@ -29,8 +29,8 @@ type agentBackend struct {
 // KubeProxyConfiguration's clientConnection.kubeconfig when that file exists, or a pod
 // with a service account and no --etcd-endpoints.
 func kubernetesMode(g *globals, f agentFlags, pc *proxyconfig.Config) (kubeconfig string, ok bool) {
-	if f.kubeconfig != "" {
-		return f.kubeconfig, true
+	if g.kubeconfig != "" {
+		return g.kubeconfig, true
 	}
 	if g.endpoints != "" || os.Getenv("FJORD_ETCD_ENDPOINTS") != "" {
 		return "", false

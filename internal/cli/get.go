@@ -88,7 +88,7 @@ func runGet(ctx context.Context, g *globals, o getOptions, now time.Time, kindAr
 		ns = ""
 	}
 
-	s, done, err := g.connect(ctx)
+	s, done, err := g.reader(ctx)
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func runGet(ctx context.Context, g *globals, o getOptions, now time.Time, kindAr
 	case len(objs) > 0:
 		opt := tableOptions{wide: o.output == "wide", withNamespace: o.allNamespaces, now: now}
 		if k.Name == "Node" {
-			if opt.liveNodes, err = liveNodes(ctx, s); err != nil {
+			if opt.liveNodes, err = s.LiveNodes(ctx); err != nil {
 				return err
 			}
 		}

@@ -26,7 +26,7 @@ import (
 const ingressLeaseName = "fjord-ingress-leader"
 
 type ingressFlags struct {
-	accessLog, kubeconfig, publishAddr, electionNS string
+	accessLog, publishAddr, electionNS string
 	updateStatus                                   bool
 }
 
@@ -128,7 +128,6 @@ else the --http-addr IP.
 	fl.StringVar(&cfg.Class, "ingress-class", controller.DefaultClass, "ingress class to serve (IngressClasses with controller k8s.io/ingress-nginx or fjord.dev/ingress are served too)")
 	fl.StringVar(&f.accessLog, "access-log", "-", "access log file in log-format-upstream (- = stdout, empty = off)")
 	fl.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
-	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "read objects from the Kubernetes API with this kubeconfig (in a pod: the service account, without this flag)")
 	fl.BoolVar(&f.updateStatus, "update-status", true, "write status.loadBalancer of the Ingresses served (one elected writer)")
 	fl.StringVar(&f.publishAddr, "publish-status-address", "", "comma-separated addresses (IPs or host names) to write into Ingress status")
 	fl.StringVar(&f.electionNS, "election-namespace", "", "namespace of the status writer's Lease (default: $POD_NAMESPACE, else the ConfigMap's)")
@@ -136,8 +135,8 @@ else the --http-addr IP.
 }
 
 func ingressKubernetesMode(g *globals, f ingressFlags) (string, bool) {
-	if f.kubeconfig != "" {
-		return f.kubeconfig, true
+	if g.kubeconfig != "" {
+		return g.kubeconfig, true
 	}
 	if g.endpoints != "" || os.Getenv("FJORD_ETCD_ENDPOINTS") != "" {
 		return "", false

@@ -138,7 +138,7 @@ func newLabUpCommand(g *globals, name, runRoot *string) *cobra.Command {
 }
 
 func newLabKubeletCommand(g *globals) *cobra.Command {
-	var node, labName, runRoot, kubeconfig string
+	var node, labName, runRoot string
 	cmd := &cobra.Command{
 		Use:    "kubelet",
 		Short:  "The lab's pod runtime for one node (started by 'lab up' inside the node's namespace)",
@@ -154,7 +154,7 @@ func newLabKubeletCommand(g *globals) *cobra.Command {
 			log := g.logger()
 			var src *source.Source
 			var api kubelet.API
-			if kubeconfig != "" {
+			if kubeconfig := g.kubeconfig; kubeconfig != "" {
 				i, err := c.NodeIndex(node)
 				if err != nil {
 					return err
@@ -190,7 +190,6 @@ func newLabKubeletCommand(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&node, "node-name", "", "node to run pods for")
 	cmd.Flags().StringVar(&labName, "lab", "lab", "lab name")
 	cmd.Flags().StringVar(&runRoot, "run-root", "/run/fjord", "parent of the lab's state directory")
-	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "play the node's kubelet against this API server (the Kubernetes lab)")
 	return cmd
 }
 

@@ -131,10 +131,18 @@ func nodeColumns(opt tableOptions) []column {
 	}
 	return []column{
 		{header: "STATUS", value: func(o objects.Object) string {
+			status := "NotReady"
 			if opt.liveNodes[o.GetName()] {
-				return "Ready"
+				status = "Ready"
 			}
-			return "NotReady"
+			// A node whose data plane cannot be programmed says so (kubectl shows
+			// SchedulingDisabled the same way).
+			for _, c := range o.(*corev1.Node).Status.Conditions {
+				if c.Type == "FjordServiceProxyReady" && c.Status == corev1.ConditionFalse {
+					status += ",ServiceProxyFailing"
+				}
+			}
+			return status
 		}},
 		{header: "POD-CIDR", value: func(o objects.Object) string { return orNone(o.(*corev1.Node).Spec.PodCIDR) }},
 		{header: "INTERNAL-IP", value: func(o objects.Object) string {

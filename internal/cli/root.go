@@ -34,8 +34,9 @@ const DefaultLabSocket = "/run/fjord/lab/etcd.sock"
 type globals struct {
 	streams   Streams
 	etcd      store.ClientConfig
-	logLevel  string
-	endpoints string
+	logLevel   string
+	endpoints  string
+	kubeconfig string
 }
 
 // NewRoot builds the fjord command tree.
@@ -60,6 +61,7 @@ Start with 'fjord lab up' for a local multi-node cluster of network namespaces.`
 	pf.StringVar(&g.etcd.Cert, "etcd-cert", "", "client certificate (PEM) for etcd")
 	pf.StringVar(&g.etcd.Key, "etcd-key", "", "client key (PEM) for etcd")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	pf.StringVar(&g.kubeconfig, "kubeconfig", "", "read objects from this Kubernetes API server instead of fjord's store (get, exec); default $KUBECONFIG, else the default lab's when it runs Kubernetes")
 
 	root.AddCommand(
 		newApplyCommand(g),

@@ -212,6 +212,8 @@ func (c Config) controllerManagerArgs() []string {
 		"--service-account-private-key-file=" + filepath.Join(k, "sa.key"), "--root-ca-file=" + filepath.Join(k, "ca.crt"),
 		"--use-service-account-credentials=true",
 		"--allocate-node-cidrs=true", "--cluster-cidr=" + c.ClusterCIDR.String(), "--node-cidr-mask-size=24",
+		// A lab node that stops heartbeating is noticed in 20 s, not 50.
+		"--node-monitor-grace-period=20s", "--node-monitor-period=2s",
 		"--service-cluster-ip-range=" + c.serviceCIDR().String(),
 		"--cluster-signing-cert-file=" + filepath.Join(k, "ca.crt"), "--cluster-signing-key-file=" + filepath.Join(k, "ca.key"),
 	}

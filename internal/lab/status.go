@@ -138,7 +138,7 @@ func printNextKubernetes(out io.Writer, c Config) {
 		{"fjord lab kubectl" + flag + " get nodes -o wide", "nodes registered by the lab's runtime, pod CIDRs from the controller-manager"},
 		{"fjord lab kubectl" + flag + " get pods,svc,ingress -o wide", "the demo: a Deployment, its Service and Ingress (with its status address)"},
 		{"fjord lab kubectl" + flag + " scale deploy/echo --replicas=6", "the Service follows; fjord's proxy reads the EndpointSlices"},
-		{"fjord get nodes -o wide" + flag, "fjord's view of the same API"},
+		{"fjord get nodes -o wide --kubeconfig " + c.Kubeconfig("admin"), "fjord's view of the same API (no flag needed for the default lab)"},
 		{"fjord lab check" + flag, "every pod fetches from every other pod"},
 		{"fjord lab restart-agent --kill n1" + flag, "traffic does not notice"},
 		{"fjord lab down" + flag, "removes everything, control plane included"},

@@ -26,7 +26,10 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	for _, b := range []string{"fjord", "fjord-cni"} {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, b), "../../cmd/"+b).CombinedOutput()
+		// Static, as `make build`: the Kubernetes lab puts this binary into fjord's image.
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b), "../../cmd/"+b)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b, err, out)
 			os.Exit(1)

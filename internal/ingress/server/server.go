@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -131,6 +132,8 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return err
 		}
+		recheck := sw.Recheck
+		sink.afterSwap.Store(&recheck)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -177,12 +180,17 @@ type sink struct {
 	log      *slog.Logger
 	mu       sync.Mutex
 	procs    int // last applied worker-processes; 0 = never, -1 = auto
+	// afterSwap, if set, runs after every Snapshot (the status writer's Recheck).
+	afterSwap atomic.Pointer[func()]
 }
 
 func (s *sink) Swap(snap *proxy.Snapshot) {
 	s.p.Swap(snap)
 	for _, f := range s.fronts {
 		f.Apply(snap.Config)
+	}
+	if f := s.afterSwap.Load(); f != nil {
+		(*f)()
 	}
 	if !s.setProcs {
 		return

@@ -126,14 +126,27 @@ spec:
 	if code, body := do("https://"+a.https.String()+"/y", "web.example"); code != 200 || body != "ok /y" {
 		t.Fatalf("https: %d %q", code, body)
 	}
-	_, metrics := do("http://"+a.metrics.String()+"/metrics", "")
-	for _, want := range []string{
+	// A request is counted just after its response is written: poll (bounded).
+	wants := []string{
 		`fjord_ingress_requests_total{ingress="web",namespace="demo",service="web",status="200"} 2`,
 		`fjord_ingress_request_duration_seconds_count{ingress="web",namespace="demo",service="web"} 2`,
 		`fjord_ingress_upstream_response_seconds_count{ingress="web",namespace="demo",service="web"} 2`,
 		`fjord_ingress_upstream_connections_total{reused="true"} 1`,
 		`go_goroutines`,
-	} {
+	}
+	var metrics string
+	for i := 0; i < 250; i++ {
+		_, metrics = do("http://"+a.metrics.String()+"/metrics", "")
+		all := true
+		for _, want := range wants {
+			all = all && strings.Contains(metrics, want)
+		}
+		if all {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, want := range wants {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
 		}

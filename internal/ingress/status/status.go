@@ -101,8 +101,8 @@ func (s *Status) lead(ctx context.Context) {
 	}
 }
 
-// refresh asks for the addresses again and queues every Ingress when they changed
-// (and on the first call of a term).
+// refresh asks for the addresses again and queues every Ingress: a periodic full
+// pass, so nothing missed (an Ingress seen before its class was known) stays wrong.
 func (s *Status) refresh(ctx context.Context, q workqueue.TypedRateLimitingInterface[string]) {
 	raw, err := s.cfg.Addresses(ctx)
 	if err != nil {
@@ -112,17 +112,28 @@ func (s *Status) refresh(ctx context.Context, q workqueue.TypedRateLimitingInter
 		}
 	} else {
 		lb := LoadBalancer(raw)
-		if old := s.addrs.Load(); old != nil && equality.Semantic.DeepEqual(*old, lb) {
-			return
+		if old := s.addrs.Load(); old == nil || !equality.Semantic.DeepEqual(*old, lb) {
+			s.addrs.Store(&lb)
+			s.log.Info("ingress addresses", "addresses", raw)
 		}
-		s.addrs.Store(&lb)
-		s.log.Info("ingress addresses", "addresses", raw)
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), s.ingresses.HasSynced) {
 		return
 	}
+	s.queueAll(q)
+}
+
+func (s *Status) queueAll(q workqueue.TypedRateLimitingInterface[string]) {
 	for _, ing := range source.List[*networkingv1.Ingress](s.ingresses) {
 		q.Add(key(ing))
+	}
+}
+
+// Recheck queues every Ingress again (a no-op unless leading): the controller calls
+// it after each new Snapshot, since which Ingresses it serves may have changed.
+func (s *Status) Recheck() {
+	if q := s.queue.Load(); q != nil && s.ingresses.HasSynced() {
+		s.queueAll(*q)
 	}
 }
 
