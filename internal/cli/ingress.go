@@ -27,7 +27,7 @@ const ingressLeaseName = "fjord-ingress-leader"
 
 type ingressFlags struct {
 	accessLog, publishAddr, electionNS string
-	updateStatus                                   bool
+	updateStatus                       bool
 }
 
 func newIngressCommand(g *globals) *cobra.Command {

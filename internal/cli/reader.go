@@ -59,7 +59,9 @@ func (g *globals) reader(ctx context.Context) (objectReader, func(), error) {
 
 type storeReader struct{ *store.Store }
 
-func (r storeReader) LiveNodes(ctx context.Context) (map[string]bool, error) { return liveNodes(ctx, r.Store) }
+func (r storeReader) LiveNodes(ctx context.Context) (map[string]bool, error) {
+	return liveNodes(ctx, r.Store)
+}
 
 // kubeReader reads through the same list code the informers use.
 type kubeReader struct{ client kubernetes.Interface }

@@ -32,8 +32,8 @@ const DefaultLabSocket = "/run/fjord/lab/etcd.sock"
 
 // globals holds the flags every command shares.
 type globals struct {
-	streams   Streams
-	etcd      store.ClientConfig
+	streams    Streams
+	etcd       store.ClientConfig
 	logLevel   string
 	endpoints  string
 	kubeconfig string
