@@ -69,14 +69,17 @@ func (l *lab) kubePods(selector string) []kubePod {
 var podField = regexp.MustCompile(`pod=(\S+)`)
 
 // answeredBy sends n HTTP requests from inside netns to url and returns how many
-// each echo pod answered, and how many failed.
+// each echo pod answered, and how many failed (the first failure is logged).
 func answeredBy(t *testing.T, netns, url string, n int) (map[string]int, int) {
 	t.Helper()
 	seen, failed := map[string]int{}, 0
 	for i := 0; i < n; i++ {
-		out, err := exec.Command("nsenter", "--net="+netns, "curl", "-s", "--max-time", "3", url).CombinedOutput()
+		out, err := exec.Command("nsenter", "--net="+netns, "curl", "-sS", "--max-time", "3", url).CombinedOutput()
 		m := podField.FindStringSubmatch(string(out))
 		if err != nil || m == nil {
+			if failed == 0 {
+				t.Logf("request %d to %s failed: %v %s", i, url, err, out)
+			}
 			failed++
 			continue
 		}
@@ -99,8 +102,24 @@ func TestKubernetesLab(t *testing.T) {
 		t.Fatalf("the Deployment's pods are not spread over the three nodes: %+v", pods)
 	}
 	// (lab up already had every pod fetch from every other one, without NAT.)
-	client := "/run/netns/fjord-" + l.name + "-pod-default-" + pods[0].Name
+	// A client pod of its own, outside the Deployment (which the test scales down).
+	l.kubeApply(`apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: default}
+spec:
+  nodeName: n1
+  containers: [{name: c, image: fjord/echo}]
+`)
+	client := "/run/netns/fjord-" + l.name + "-pod-default-client"
 	svcIP := strings.TrimSpace(l.kubectl("get", "svc", "echo", "-o", "jsonpath={.spec.clusterIP}"))
+	eventually(t, "the client pod reaches the Service", func() bool {
+		_, err := os.Stat(client)
+		if err != nil {
+			return false
+		}
+		_, failed := answeredBy(t, client, "http://"+svcIP+"/", 1)
+		return failed == 0
+	})
 
 	t.Run("ClusterIP balances across nodes", func(t *testing.T) {
 		seen, failed := answeredBy(t, client, "http://"+svcIP+"/", 60)
