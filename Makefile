@@ -2,7 +2,7 @@
 GO      ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: build deps lab lab-down test test-unit fuzz bench-net bench-services bench-ingress image images kube clean
+.PHONY: build deps lab lab-down test test-unit fuzz bench-net bench-services bench-ingress image images kube conformance conformance-network clean
 
 # fjord's version, the tag of its image.
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -43,6 +43,18 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime 30s ./internal/ingress/nginxconf/
 	$(GO) test -run '^$$' -fuzz FuzzParseRequest -fuzztime 30s ./internal/ingress/proxy/
 	$(GO) test -run '^$$' -fuzz FuzzParseResponse -fuzztime 30s ./internal/ingress/proxy/
+
+# The upstream e2e suite (e2e.test and ginkgo of the same Kubernetes release) against a
+# lab with real kubelets, fjord as the only CNI and service proxy; writes the section of
+# docs/conformance.md. Default: the 47 [sig-network] [Conformance] specs. FOCUS= and
+# SKIP= (ginkgo regexps) and SECTION= override; conformance-network runs the rest of
+# sig-network that needs no cloud, and is neither Serial nor Disruptive.
+conformance: deps build
+	$(GO) run ./cmd/fjord-conformance -fjord bin/fjord $(if $(FOCUS),-focus '$(FOCUS)') $(if $(SKIP),-skip '$(SKIP)') $(if $(SECTION),-section '$(SECTION)')
+
+conformance-network: deps build
+	$(GO) run ./cmd/fjord-conformance -fjord bin/fjord -section sig-network -focus '\[sig-network\]' \
+		-skip '\[Serial\]|\[Disruptive\]|\[Slow\]|\[Feature:|\[Flaky\]|\[Conformance\]|\[Feature|LoadBalancer|IPv6|\[sig-network\] DualStack'
 
 # Pod network benchmark: iperf3 pod-to-pod (vxlan, routed) against raw node-to-node,
 # CNI ADD latency against the reference plugins, agent memory. Writes docs/benchmarks.md.
