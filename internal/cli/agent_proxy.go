@@ -165,6 +165,7 @@ func (s serviceProxy) runOnce(ctx context.Context) error {
 	proxier, err := nftproxy.New(nft, nftproxy.Config{
 		NodeIPs: []netip.Addr{s.nodeIP}, DisableNodePorts: noNodePorts, ServiceCIDRs: []netip.Prefix{s.serviceCIDR.Masked()},
 		ClusterCIDR: clusterCIDR, ExcludeCIDRs: pc.ExcludeCIDRs, MasqueradeAll: pc.MasqueradeAll,
+		UserspacePorts: svcproxy.DefaultUserspacePorts, // only fjord's redirects reach the lc/wlc listeners
 		// One seed cluster-wide, so sh and maglev send a client to the same
 		// endpoint whichever node it enters by.
 		HashSeed: 0x666a6f72,

@@ -41,6 +41,12 @@ type L4 interface {
 	Set([]l4.Service) error
 }
 
+// DefaultUserspacePorts is the port range of the lc/wlc listeners: above the
+// kernel's default ephemeral range (32768-60999). The nftables proxier must be
+// given the same range (nftproxy Config.UserspacePorts), so that only traffic
+// its redirects sent there reaches the listeners.
+var DefaultUserspacePorts = [2]uint16{61000, 61999}
+
 // Config is the proxy's configuration.
 type Config struct {
 	NodeName         string
@@ -85,7 +91,7 @@ func New(cfg Config, deps Deps) (*Proxy, error) {
 		cfg.SyncPeriod = 30 * time.Second
 	}
 	if cfg.UserspacePorts == [2]uint16{} {
-		cfg.UserspacePorts = [2]uint16{61000, 61999}
+		cfg.UserspacePorts = DefaultUserspacePorts
 	}
 	if deps.Log == nil {
 		deps.Log = slog.Default()
