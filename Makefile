@@ -41,6 +41,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzNetlinkAttrs -fuzztime 30s ./internal/proxy/nftproxy/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./internal/proxy/config/
 	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime 30s ./internal/ingress/nginxconf/
+	$(GO) test -run '^$$' -fuzz FuzzNormalizePath -fuzztime 30s ./internal/ingress/route/
 	$(GO) test -run '^$$' -fuzz FuzzParseRequest -fuzztime 30s ./internal/ingress/proxy/
 	$(GO) test -run '^$$' -fuzz FuzzParseResponse -fuzztime 30s ./internal/ingress/proxy/
 

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/fjord-net/fjord/internal/ingress/route"
 )
 
 // parseString reads and parses one request head from s.
@@ -144,19 +146,22 @@ func TestReadHeadLimits(t *testing.T) {
 }
 
 func TestRequestPath(t *testing.T) {
-	for _, tc := range []struct{ target, path, host string }{
-		{"/a/b?c=d", "/a/b", ""},
-		{"/a%2Fb%20c", "/a/b c", ""},
-		{"http://h.example:8080/p?q", "/p", "h.example:8080"},
-		{"*", "*", ""},
+	for _, tc := range []struct{ target, path, host, fwd string }{
+		{"/a/b?c=d", "/a/b", "", "/a/b?c=d"},
+		{"/a%2Fb%20c", "/a/b c", "", "/a%2Fb%20c"},
+		{"/a/./b/../c?q#f", "/a/c", "", "/a/c?q"},
+		{"/a#f", "/a", "", "/a"},
+		{"http://h.example:8080/p?q", "/p", "h.example:8080", "/p?q"},
+		{"http://h.example:8080?q", "/", "h.example:8080", "/?q"},
+		{"http://h//p", "/p", "h", "/p"},
 	} {
-		p, h, ok := requestPath([]byte(tc.target))
-		if !ok || p != tc.path || h != tc.host {
-			t.Errorf("%q: %q %q %v, want %q %q", tc.target, p, h, ok, tc.path, tc.host)
+		p, h, fwd, ok := requestPath([]byte(tc.target))
+		if !ok || p != tc.path || h != tc.host || string(fwd) != tc.fwd {
+			t.Errorf("%q: %q %q %q %v, want %q %q %q", tc.target, p, h, fwd, ok, tc.path, tc.host, tc.fwd)
 		}
 	}
-	for _, bad := range []string{"/a%zz", "relative", "http://"} {
-		if _, _, ok := requestPath([]byte(bad)); ok {
+	for _, bad := range []string{"/a%zz", "relative", "http://", "*", "/../a", "/a/%00"} {
+		if _, _, _, ok := requestPath([]byte(bad)); ok {
 			t.Errorf("%q accepted", bad)
 		}
 	}
@@ -168,7 +173,8 @@ func TestRequestPath(t *testing.T) {
 // FuzzParseRequest checks the request-head parser against net/http's:
 // whatever both accept, they must frame the same way (method, Host,
 // Content-Length, chunked), so the proxy and a net/http upstream can
-// never disagree about where a request ends.
+// never disagree about where a request ends. It also checks that the
+// target sent upstream means the path that was routed.
 func FuzzParseRequest(f *testing.F) {
 	for _, s := range []string{
 		"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -178,6 +184,8 @@ func FuzzParseRequest(f *testing.F) {
 		"GET http://h/p HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
 		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n c\r\n\r\n",
+		"GET /api/%2e%2e//internal/./x?q=/../ HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET http://h//a%2F..%2Fb#f HTTP/1.1\r\nHost: a\r\n\r\n",
 	} {
 		f.Add(s)
 	}
@@ -191,6 +199,15 @@ func FuzzParseRequest(f *testing.F) {
 		}
 		if r.chunked && r.contentLength >= 0 {
 			t.Fatalf("%q: both chunked and Content-Length", in)
+		}
+		// What is sent upstream normalises, without structural change, to
+		// what was matched: the upstream sees the path the routing saw.
+		if path, _, fwd, ok := requestPath(r.target); ok {
+			sent, _, _ := strings.Cut(string(fwd), "?")
+			n, structural, err := route.NormalizePath(sent)
+			if err != nil || n != path || structural {
+				t.Fatalf("%q: routed %q but sent %q (normalises to %q, %v, %v)", in, path, fwd, n, structural, err)
+			}
 		}
 		std, err := http.ReadRequest(bufio.NewReader(strings.NewReader(in)))
 		if err != nil {
