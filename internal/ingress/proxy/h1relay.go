@@ -138,8 +138,12 @@ func (c *h1conn) copyBody(uc *upConn, chunkOut bool) (int64, error) {
 		return n, nil
 	}
 	src := bodyReader(uc.br, r)
-	if cap(c.st.scratch) < 16<<10 {
-		c.st.scratch = make([]byte, 16<<10)
+	if c.st.scratch == nil {
+		if c.bufs != nil {
+			c.st.scratch = c.bufs.getScratch()
+		} else {
+			c.st.scratch = make([]byte, scratchSize)
+		}
 	}
 	buf := c.st.scratch[:cap(c.st.scratch)]
 	var n int64

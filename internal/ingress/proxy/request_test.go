@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,7 +15,7 @@ import (
 func parseString(s string) (*request, *parseError, error) {
 	br := bufio.NewReaderSize(strings.NewReader(s), 64)
 	r := &request{}
-	raw, err := readHead(br, nil)
+	raw, err := readHead(br, nil, &testHeadLimits)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -135,10 +136,55 @@ func TestParseRequest(t *testing.T) {
 	}
 }
 
+// testHeadLimits are ingress-nginx's defaults: client-header-buffer-size
+// 1k, large-client-header-buffers 4 8k.
+var testHeadLimits = headLimits{first: 1 << 10, size: 8 << 10, count: 4}
+
+// TestReadHeadLimits: the boundaries are nginx 1.22.1's with the same
+// buffers (docs/ingress.md): a line, with its CRLF, must fit in 8 KiB; the
+// lines of a head must pack into the first buffer and four large ones, a
+// line never spanning two.
 func TestReadHeadLimits(t *testing.T) {
-	big := "GET / HTTP/1.1\r\nHost: a\r\nX: " + strings.Repeat("a", maxHeadBytes) + "\r\n\r\n"
-	if _, _, err := parseString(big); err != errHeadTooLarge {
-		t.Errorf("head over %d bytes: %v, want errHeadTooLarge", maxHeadBytes, err)
+	reqLine := func(n int) string {
+		return "GET /" + strings.Repeat("a", n-len("GET / HTTP/1.1")) + " HTTP/1.1\r\nHost: x\r\n\r\n"
+	}
+	hdrLine := func(n int) string { return "GET / HTTP/1.1\r\nHost: x\r\nX: " + strings.Repeat("b", n-3) + "\r\n\r\n" }
+	many := func(count, size int) string {
+		var b strings.Builder
+		b.WriteString("GET / HTTP/1.1\r\nHost: x\r\n")
+		for i := range count {
+			fmt.Fprintf(&b, "X%d: %s\r\n", i, strings.Repeat("c", size))
+		}
+		b.WriteString("Connection: close\r\n\r\n")
+		return b.String()
+	}
+	for _, tc := range []struct {
+		name string
+		head string
+		want error
+	}{
+		{"request line of 8190", reqLine(8190), nil},
+		{"request line of 8191", reqLine(8191), errRequestLineBig},
+		{"request line of 100k", reqLine(100 << 10), errRequestLineBig},
+		{"header line of 8190", hdrLine(8190), nil},
+		{"header line of 8191", hdrLine(8191), errHeadTooLarge},
+		{"header line of 1M", hdrLine(1 << 20), errHeadTooLarge},
+		{"8 headers of 4000 (32094 bytes)", many(8, 4000), nil},
+		{"9 headers of 4000", many(9, 4000), errHeadTooLarge},
+		{"4 headers of 8000", many(4, 8000), nil},
+		{"5 headers of 8000", many(5, 8000), errHeadTooLarge},
+	} {
+		for _, bufSize := range []int{64, 8 << 10} {
+			br := bufio.NewReaderSize(strings.NewReader(tc.head), bufSize)
+			_, err := readHead(br, nil, &testHeadLimits)
+			if err != tc.want {
+				t.Errorf("%s (reader of %d): %v, want %v", tc.name, bufSize, err, tc.want)
+			}
+		}
+	}
+	big := "HTTP/1.1 200 OK\r\nX: " + strings.Repeat("a", maxHeadBytes) + "\r\n\r\n"
+	if _, err := readHead(bufio.NewReader(strings.NewReader(big)), nil, nil); err != errHeadTooLarge {
+		t.Errorf("response head over %d bytes: %v, want errHeadTooLarge", maxHeadBytes, err)
 	}
 	if _, _, err := parseString("GET / HTTP/1.1\r\nHost: a\r\n"); err == nil {
 		t.Error("truncated head was accepted")
