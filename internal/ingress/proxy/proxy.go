@@ -149,6 +149,11 @@ func (p *Proxy) Swap(in *Snapshot) {
 		next.tr = newTransport(params)
 	}
 	p.cur.Store(next)
+	live := map[routeLabels]bool{}
+	for _, b := range s.Routes.IngressBackends() {
+		live[routeLabels{b.IngressName, b.Namespace, b.Service}] = true
+	}
+	p.metrics.keepOnly(live)
 	eps := p.lb.keepOnly(s.Upstreams)
 	next.tr.pool.forget(eps)
 	if next.tr != old.tr {

@@ -43,6 +43,45 @@ func (t *Table) Backends() []Backend {
 	return out
 }
 
+// IngressBackends returns every distinct backend the table can route to
+// together with the Ingress that routes there (IngressName set), sorted:
+// the label sets a proxy counts requests under.
+func (t *Table) IngressBackends() []Backend {
+	seen := map[Backend]bool{}
+	if t.defaultBackend != nil {
+		seen[*t.defaultBackend] = true
+	}
+	each := func(ps *paths) {
+		if ps == nil {
+			return
+		}
+		for _, b := range ps.exact {
+			seen[b] = true
+		}
+		for _, b := range ps.prefix {
+			seen[b] = true
+		}
+	}
+	for _, ps := range t.exact {
+		each(ps)
+	}
+	for _, ps := range t.wildcard {
+		each(ps)
+	}
+	each(t.anyHost)
+	out := make([]Backend, 0, len(seen))
+	for b := range seen {
+		out = append(out, b)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].IngressName != out[j].IngressName {
+			return out[i].IngressName < out[j].IngressName
+		}
+		return out[i].String() < out[j].String()
+	})
+	return out
+}
+
 // SecretName names a TLS Secret referenced by the table.
 type SecretName struct {
 	Namespace, Name string
