@@ -121,6 +121,9 @@ else the --http-addr IP.
 			}
 			cfg.Logger = log
 			cfg.SetMaxProcs = true
+			if rev := buildRevision(); rev != "(devel)" {
+				cfg.ServerHeader = "fjord/" + rev // sent only with server-tokens: true
+			}
 			return server.Run(ctx, cfg)
 		},
 	}

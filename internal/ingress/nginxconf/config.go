@@ -46,6 +46,14 @@ type Config struct {
 
 	SSLProtocols []uint16 // ssl-protocols as crypto/tls versions, ascending; "TLSv1.2 TLSv1.3"
 	SSLRedirect  bool     // ssl-redirect, true
+
+	// The Server response header. ingress-nginx (since controller v0.40.0)
+	// defaults server-tokens to false and then clears the header from every
+	// response (more_clear_headers Server), the upstream's included; with
+	// true it sends its own unless allow-backend-server-header passes the
+	// upstream's.
+	ServerTokens             bool // server-tokens, false
+	AllowBackendServerHeader bool // allow-backend-server-header, false
 }
 
 // Defaults returns ingress-nginx's defaults; numCPU is what

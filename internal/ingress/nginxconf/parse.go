@@ -87,6 +87,10 @@ func (c *Config) set(key, v string, numCPU int) (known bool, err error) {
 		c.SSLProtocols, err = parseSSLProtocols(v)
 	case "ssl-redirect":
 		c.SSLRedirect, err = parseBool(v)
+	case "server-tokens":
+		c.ServerTokens, err = parseBool(v)
+	case "allow-backend-server-header":
+		c.AllowBackendServerHeader, err = parseBool(v)
 	default:
 		return false, nil
 	}

@@ -69,6 +69,8 @@ func TestParseFixture(t *testing.T) {
 		{"client-body-buffer-size", cfg.ClientBodyBufferSize, int64(8192)},
 		{"max-worker-connections", cfg.MaxWorkerConnections, 16384},
 		{"max-worker-open-files", cfg.MaxWorkerOpenFiles, 0},
+		{"server-tokens", cfg.ServerTokens, false},
+		{"allow-backend-server-header", cfg.AllowBackendServerHeader, false},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.exp) {
@@ -154,6 +156,8 @@ func TestParseValues(t *testing.T) {
 		"proxy-next-upstream-tries":      "0",
 		"ssl-protocols":                  "TLSv1.3",
 		"ssl-redirect":                   "false",
+		"server-tokens":                  "true",
+		"allow-backend-server-header":    "true",
 		"use-http2":                      "true",
 		"max-worker-connections":         "0",
 		"max-worker-open-files":          "4096",
@@ -178,6 +182,7 @@ func TestParseValues(t *testing.T) {
 		ProxyNextUpstreamTries: 0, SSLProtocols: []uint16{tls.VersionTLS13}, SSLRedirect: false,
 		ClientHeaderBufferSize: 2 << 10, LargeClientHeaderBuffers: HeadBuffers{Count: 8, Size: 16 << 10},
 		ClientBodyBufferSize: 1 << 20, MaxWorkerConnections: 0, MaxWorkerOpenFiles: 4096,
+		ServerTokens: true, AllowBackendServerHeader: true,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("config\n got %+v\nwant %+v", cfg, want)
@@ -222,6 +227,8 @@ func TestParseBadValues(t *testing.T) {
 		"client-body-buffer-size":        {"", "0", "1g"},
 		"max-worker-connections":         {"-1", "lots"},
 		"max-worker-open-files":          {"1.5"},
+		"server-tokens":                  {"on"},
+		"allow-backend-server-header":    {"yes"},
 	}
 	good := loadFixture(t)
 	for key, vals := range bad {

@@ -31,10 +31,16 @@ func (c *h1conn) relay(uc *upConn, pool *upstreamPool, keep bool) bool {
 	w := c.bw
 	w.WriteString("HTTP/1.1 ")
 	writeStatusLine(w, r.status, bstr(r.reason))
+	keepServer, sentServer := keepUpstreamServer(x.cfg), false
 	for i, h := range r.headers {
 		switch r.kinds[i] {
 		case hConnection, hHopByHop, hTransferEncoding, hUpgrade:
 			continue
+		case hServer:
+			if !keepServer {
+				continue
+			}
+			sentServer = true
 		case hContentLength:
 			if !head {
 				continue // written below from the framing
@@ -51,6 +57,9 @@ func (c *h1conn) relay(uc *upConn, pool *upstreamPool, keep bool) bool {
 	}
 	if !r.hasDate {
 		c.writeDate()
+	}
+	if !sentServer {
+		c.writeServer(x.cfg)
 	}
 	if hasBody {
 		switch {

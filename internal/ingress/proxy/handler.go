@@ -24,6 +24,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	act := p.cur.Load()
 	cfg := &act.snap.Config
 	sw := &statusWriter{ResponseWriter: w}
+	if cfg.ServerTokens {
+		sw.server = p.opts.ServerHeader
+	}
 	x := &exchange{act: act, cfg: cfg, clientIP: clientIP(r), scheme: "http", port: localPort(r)}
 	if r.TLS != nil {
 		x.scheme = "https"
