@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	networkingv1 "k8s.io/api/networking/v1"
 )
 
@@ -64,29 +66,8 @@ func TestMetricsOfDeletedRoutesRemoved(t *testing.T) {
 // countSeries counts the series of name whose labels include want.
 func countSeries(t *testing.T, tp *testProxy, name string, want map[string]string) int {
 	t.Helper()
-	mfs, err := tp.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
 	n := 0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			for k, v := range want {
-				if labels[k] != v {
-					continue next
-				}
-			}
-			n++
-		}
-	}
+	tp.eachSeries(t, name, want, func(*dto.Metric) { n++ })
 	return n
 }
 
