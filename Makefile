@@ -2,7 +2,7 @@
 GO      ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: build deps lab lab-down test test-unit fuzz bench-net bench-services bench-ingress image images kube conformance conformance-network clean
+.PHONY: build deps lab lab-down test test-unit fuzz vet tidy-check race ci bench-net bench-services bench-ingress image images kube conformance conformance-network clean
 
 # fjord's version, the tag of its image.
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -25,24 +25,45 @@ lab: deps build
 lab-down: build
 	./bin/fjord lab down
 
-# The whole suite: pure tests, kernel tests in namespaces, end-to-end labs.
-# -p 1: packages that create namespaces and labs run one at a time.
-test: deps build
-	$(GO) test -count=1 -p 1 -timeout 25m ./...
+# The whole suite, what CI runs (.ci/run) as root on a fresh machine: static checks
+# (vet, go.mod tidy), pure tests, kernel tests in namespaces, integration tests against
+# a real kube-apiserver, end-to-end labs (both Kubernetes labs included), the race
+# detector, and 10 seconds of every fuzz target. A kernel or lab test that cannot run
+# fails (it never skips outside -short). -p 1: packages that create namespaces and labs
+# run one at a time. The first run builds Kubernetes (docs/kubernetes-build.md).
+test: deps build vet tidy-check
+	$(GO) test -count=1 -p 1 -timeout 45m ./...
+	$(MAKE) race
+	$(MAKE) fuzz FUZZTIME=10s
 
 # Pure tests only: no root, no namespaces.
 test-unit:
 	$(GO) test -count=1 -short ./...
 
-# A short coverage-guided run of every fuzz target.
+# A coverage-guided run of every fuzz target (every func FuzzX in the module), FUZZTIME
+# each.
+FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./internal/objects/
-	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime 30s ./internal/cni/
-	$(GO) test -run '^$$' -fuzz FuzzNetlinkAttrs -fuzztime 30s ./internal/proxy/nftproxy/
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./internal/proxy/config/
-	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime 30s ./internal/ingress/nginxconf/
-	$(GO) test -run '^$$' -fuzz FuzzParseRequest -fuzztime 30s ./internal/ingress/proxy/
-	$(GO) test -run '^$$' -fuzz FuzzParseResponse -fuzztime 30s ./internal/ingress/proxy/
+	scripts/fuzz.sh $(FUZZTIME)
+
+vet:
+	$(GO) vet ./...
+
+# go.mod and go.sum must be what `go mod tidy` makes of them.
+tidy-check:
+	@$(GO) mod tidy -diff >/dev/null 2>&1 || { \
+	  echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit the result. The difference:"; \
+	  $(GO) mod tidy -diff; exit 1; }
+
+# The race detector on the packages that share state between goroutines (-short: the
+# load tests are left to `make test`).
+RACE_PKGS = ./internal/ingress/proxy/ ./internal/ingress/controller/ ./internal/ingress/server/ \
+	./internal/syncrunner/ ./internal/endpoints/ ./internal/store/ ./internal/agent/ \
+	./internal/proxy/l4/ ./internal/proxy/healthcheck/
+race:
+	$(GO) test -race -short -count=1 $(RACE_PKGS)
+
+ci: test
 
 # The upstream e2e suite (e2e.test and ginkgo of the same Kubernetes release) against a
 # lab with real kubelets, fjord as the only CNI and service proxy; writes the section of

@@ -83,7 +83,7 @@ Where objects come from:
 	fl.StringVar(&f.serviceCIDR, "service-cidr", "10.96.0.0/16", "service cluster IP range; made local on the node so services without endpoints reject at once")
 	fl.BoolVar(&f.endpointsController, "endpoints-controller", true, "take part in electing the one EndpointSlice writer of the cluster")
 	fl.StringVarP(&f.proxyConfig, "config", "c", "", "KubeProxyConfiguration file for the service proxy (mode, ipvs.scheduler, syncPeriod, ...)")
-	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve Go's profiling endpoints (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (\"\" = off)")
+	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve Go's profiling endpoints (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (\"\" = off; a bare :PORT is loopback)")
 	return cmd
 }
 
@@ -121,6 +121,9 @@ func runAgent(ctx context.Context, g *globals, f agentFlags) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log := g.logger()
+	if f.debugAddr, err = helperListenAddr("--debug-addr", f.debugAddr); err != nil {
+		return err
+	}
 	if f.debugAddr != "" {
 		if err := serveDebug(ctx, f.debugAddr, log); err != nil {
 			return fmt.Errorf("--debug-addr: %w", err)

@@ -22,6 +22,7 @@ import (
 	"github.com/fjord-net/fjord/internal/kernel"
 	"github.com/fjord-net/fjord/internal/nodereg"
 	proxyconfig "github.com/fjord-net/fjord/internal/proxy/config"
+	"github.com/fjord-net/fjord/internal/proxy/healthcheck"
 	"github.com/fjord-net/fjord/internal/proxy/l4"
 	"github.com/fjord-net/fjord/internal/proxy/nftproxy"
 	"github.com/fjord-net/fjord/internal/proxy/servicemap"
@@ -65,12 +66,19 @@ type serviceProxy struct {
 	serviceCIDR netip.Prefix
 	reg         nodereg.Registrar
 	log         *slog.Logger
+	health      *healthcheck.Health // set by run
 }
 
 // run starts the proxy, retrying with backoff while it cannot start (nft missing,
 // permission denied), and keeps the node's FjordServiceProxyReady condition true to
 // what happens: a node whose services are not programmed shows it.
 func (s serviceProxy) run(ctx context.Context) error {
+	// /healthz, /livez, /metrics and health-check node ports (agent_health.go): up
+	// before the proxy, so a proxy that cannot start shows unhealthy.
+	var err error
+	if s.health, err = serveProxyHealth(ctx, s.pc, s.nodeIP, nodePortIPs(s.pc, s.nodeIP), s.log); err != nil {
+		s.log.Error("service proxy health endpoints", "err", err)
+	}
 	delay := time.Second
 	for {
 		err := s.runOnce(ctx)
@@ -165,6 +173,7 @@ func (s serviceProxy) runOnce(ctx context.Context) error {
 	proxier, err := nftproxy.New(nft, nftproxy.Config{
 		NodeIPs: []netip.Addr{s.nodeIP}, DisableNodePorts: noNodePorts, ServiceCIDRs: []netip.Prefix{s.serviceCIDR.Masked()},
 		ClusterCIDR: clusterCIDR, ExcludeCIDRs: pc.ExcludeCIDRs, MasqueradeAll: pc.MasqueradeAll,
+		UserspacePorts: svcproxy.DefaultUserspacePorts, // only fjord's redirects reach the lc/wlc listeners
 		// One seed cluster-wide, so sh and maglev send a client to the same
 		// endpoint whichever node it enters by.
 		HashSeed: 0x666a6f72,
@@ -225,7 +234,7 @@ func (s serviceProxy) runOnce(ctx context.Context) error {
 	})
 	p, err := svcproxy.New(svcproxy.Config{
 		NodeName: ac.NodeName, DefaultScheduler: pc.Scheduler, MinSyncPeriod: pc.MinSyncPeriod, SyncPeriod: pc.SyncPeriod,
-	}, svcproxy.Deps{Services: s.src.Services(), EndpointSlices: s.src.EndpointSlices(), Dataplane: dp, L4: userspace, Conntrack: ct, Log: s.log})
+	}, svcproxy.Deps{Services: s.src.Services(), EndpointSlices: s.src.EndpointSlices(), Dataplane: dp, L4: userspace, Conntrack: ct, Log: s.log, Health: s.health})
 	if err != nil {
 		return err
 	}

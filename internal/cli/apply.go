@@ -14,13 +14,20 @@ import (
 func newApplyCommand(g *globals) *cobra.Command {
 	var files []string
 	var recursive bool
+	var maxTxnOps int
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE|DIR|- [-f ...] [-R]",
 		Short: "Create or update objects from manifests, all or nothing",
 		Long: `Apply reads every manifest (YAML or JSON; a directory means its .yaml, .yml and .json
 files; - means stdin), decodes and validates all of it, and only then writes every
 object in one etcd transaction. Any problem in any document is reported and nothing is
-written.`,
+written.
+
+One transaction holds a write and a comparison per object, and an etcd server refuses
+more than its --max-txn-ops (128 unless the cluster raised it; fjord's embedded etcd
+allows 10000). A larger apply then fails and writes nothing; it is never split, which
+would not be all or nothing. --max-txn-ops N makes fjord refuse such an apply itself,
+before sending it.`,
 		Example: `  fjord apply -f web.yaml
   fjord apply -f manifests/ -R
   cat web.yaml | fjord apply -f -`,
@@ -28,6 +35,9 @@ written.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(files) == 0 {
 				return errors.New("apply needs at least one -f FILE|DIR|-")
+			}
+			if maxTxnOps < 0 {
+				return fmt.Errorf("--max-txn-ops %d: must be 0 (let the server refuse) or positive", maxTxnOps)
 			}
 			objs, err := loadManifests(g, files, recursive, true)
 			if err != nil {
@@ -41,6 +51,7 @@ written.`,
 				return err
 			}
 			defer done()
+			s.SetMaxTxnOps(maxTxnOps)
 			res, err := s.Apply(cmd.Context(), objs)
 			if err != nil {
 				return fmt.Errorf("nothing was applied: %w", err)
@@ -53,6 +64,7 @@ written.`,
 	}
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "manifest file, directory or - for stdin (repeatable)")
 	cmd.Flags().BoolVarP(&recursive, "recursive", "R", false, "also read subdirectories of directories given with -f")
+	cmd.Flags().IntVar(&maxTxnOps, "max-txn-ops", 0, "the etcd cluster's --max-txn-ops: refuse a bigger apply before sending it (0 = let the server refuse)")
 	return cmd
 }
 

@@ -147,3 +147,24 @@ func TestSeedNginxConfigMapAppliesVerbatim(t *testing.T) {
 		t.Errorf("stored data %q\nlabels %v\nwant %q %v", stored.Data, stored.Labels, want.Data, want.Labels)
 	}
 }
+
+// TestApplyMaxTxnOps: --max-txn-ops refuses an apply that needs a bigger
+// transaction, names the limit, and writes nothing.
+func TestApplyMaxTxnOps(t *testing.T) {
+	c := newCluster(t)
+	var b strings.Builder
+	for i := range 4 {
+		b.WriteString("---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-" + string(rune('a'+i)) + "}\n")
+	}
+	r := c.run(b.String(), "apply", "--max-txn-ops", "3", "-f", "-")
+	if r.runErr == nil || !strings.Contains(r.runErr.Error(), "--max-txn-ops 3") || !strings.Contains(r.runErr.Error(), "nothing was written") {
+		t.Fatalf("4 objects with --max-txn-ops 3: %v", r.runErr)
+	}
+	if g := c.mustRun("", "get", "configmaps"); strings.Contains(g.out, "cm-") {
+		t.Fatalf("a refused apply wrote objects:\n%s", g.out)
+	}
+	c.mustRun(b.String(), "apply", "--max-txn-ops", "4", "-f", "-")
+	if r := c.run("", "apply", "--max-txn-ops", "-1", "-f", "-"); r.runErr == nil || !strings.Contains(r.runErr.Error(), "--max-txn-ops -1") {
+		t.Errorf("a negative limit: %v", r.runErr)
+	}
+}

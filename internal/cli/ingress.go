@@ -55,6 +55,10 @@ else the --http-addr IP.
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			log := g.logger()
+			var err error
+			if cfg.MetricsAddr, err = helperListenAddr("--metrics-addr", cfg.MetricsAddr); err != nil {
+				return err
+			}
 			switch f.accessLog {
 			case "":
 			case "-":
@@ -117,13 +121,16 @@ else the --http-addr IP.
 			}
 			cfg.Logger = log
 			cfg.SetMaxProcs = true
+			if rev := buildRevision(); rev != "(devel)" {
+				cfg.ServerHeader = "fjord/" + rev // sent only with server-tokens: true
+			}
 			return server.Run(ctx, cfg)
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&cfg.HTTPAddr, "http-addr", ":80", "address of the HTTP listener")
 	fl.StringVar(&cfg.HTTPSAddr, "https-addr", ":443", "address of the HTTPS listener")
-	fl.StringVar(&cfg.MetricsAddr, "metrics-addr", ":10254", "address serving /metrics and /healthz (empty = off)")
+	fl.StringVar(&cfg.MetricsAddr, "metrics-addr", "127.0.0.1:10254", "address serving /metrics and /healthz (empty = off; a bare :PORT is loopback, 0.0.0.0:PORT every interface)")
 	fl.StringVar(&cfg.ConfigMap, "configmap", controller.DefaultConfigMap, "namespace/name of the ingress-nginx ConfigMap")
 	fl.StringVar(&cfg.Class, "ingress-class", controller.DefaultClass, "ingress class to serve (IngressClasses with controller k8s.io/ingress-nginx or fjord.dev/ingress are served too)")
 	fl.StringVar(&f.accessLog, "access-log", "-", "access log file in log-format-upstream (- = stdout, empty = off)")

@@ -24,14 +24,15 @@ import (
 	"github.com/fjord-net/fjord/internal/nodestate"
 )
 
-// requireRoot skips tests that need real namespaces.
+// requireRoot skips tests that need real namespaces in -short mode and fails them
+// when not run as root.
 func requireRoot(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs network namespaces; skipped with -short")
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
+		t.Fatal("needs root for network namespaces: run the suite as root (make test), or use -short (make test-unit)")
 	}
 }
 

@@ -1,6 +1,7 @@
 // Package etcdserver runs fjord's embedded single-member etcd: the default store, so one
 // machine needs nothing else. Clients reach it over a unix socket, which every network
-// namespace on the machine can open (a namespace cannot reach the host's loopback).
+// namespace on the machine can open (a namespace cannot reach the host's loopback), and
+// which only its owner may connect to: it is created owner-only (srwx------).
 package etcdserver
 
 import (
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -75,7 +77,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	ec.MaxRequestBytes = 16 << 20
 
-	e, err := embed.StartEtcd(ec)
+	e, err := startPrivate(ec)
 	if err != nil {
 		return nil, fmt.Errorf("etcd: start: %w (log: %s)", err, ec.LogOutputs[0])
 	}
@@ -88,8 +90,36 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		e.Close()
 		return nil, ctx.Err()
 	}
-	_ = os.Chmod(cfg.ClientSocket, 0o600)
 	return &Server{e: e}, nil
+}
+
+// startPrivate starts the member with the process's umask at 077, so that
+// everything it creates, the client socket first, is its owner's alone
+// from the moment it exists (bind creates the socket with mode 0777 &^
+// umask; there is no window before a chmod). The umask is the process's,
+// so Start is to be called before the process starts other work; files
+// created meanwhile elsewhere would only come out stricter. The socket's
+// mode is checked afterwards and an error returned if anyone else could
+// connect.
+func startPrivate(ec *embed.Config) (*embed.Etcd, error) {
+	old := syscall.Umask(0o077)
+	e, err := embed.StartEtcd(ec)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range ec.ListenClientUrls {
+		fi, err := os.Stat(u.Path)
+		if err != nil {
+			e.Close()
+			return nil, fmt.Errorf("etcd: client socket: %w", err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			e.Close()
+			return nil, fmt.Errorf("etcd: client socket %s has mode %v; only its owner may connect", u.Path, fi.Mode().Perm())
+		}
+	}
+	return e, nil
 }
 
 // Err reports a fatal server error.

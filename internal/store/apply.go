@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"reflect"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -32,6 +34,11 @@ func (r ApplyResult) String() string {
 // are written or none is. Objects must already be validated. For an existing object the
 // uid and creationTimestamp are kept, and so is its status when the applied object
 // carries none (status belongs to the agents, not to the manifest).
+//
+// One transaction holds a put and a comparison per object written: an etcd
+// server refuses more than its --max-txn-ops (128 by default) and Apply then
+// fails with a TooManyOpsError, having written nothing; SetMaxTxnOps makes it
+// fail so before it sends the transaction.
 //
 // Services are admitted as kube-apiserver admits them: cluster IPs and node ports are
 // assigned (internal/svcalloc) from every stored Service, and the transaction is guarded
@@ -150,7 +157,14 @@ func (s *Store) tryApply(ctx context.Context, objs []objects.Object, fence *Fenc
 	if len(ops) == 0 {
 		return results, true, nil
 	}
+	need := max(len(cmps), len(ops))
+	if s.maxTxnOps > 0 && need > s.maxTxnOps {
+		return nil, false, &TooManyOpsError{Objects: len(ops), Ops: need, Limit: s.maxTxnOps}
+	}
 	txn, err := s.c.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	if errors.Is(err, rpctypes.ErrTooManyOps) {
+		return nil, false, &TooManyOpsError{Objects: len(ops), Ops: need}
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("apply transaction of %d objects: %w", len(ops), err)
 	}
@@ -161,6 +175,34 @@ func (s *Store) tryApply(ctx context.Context, objs []objects.Object, fence *Fenc
 	}
 	return results, txn.Succeeded, nil
 }
+
+// DefaultEtcdMaxTxnOps is etcd's default --max-txn-ops: the most operations
+// (and, separately, comparisons) one transaction may hold.
+const DefaultEtcdMaxTxnOps = 128
+
+// ErrTooManyOps is wrapped by TooManyOpsError.
+var ErrTooManyOps = errors.New("too many operations for one etcd transaction")
+
+// TooManyOpsError means an apply needs a bigger transaction than the etcd
+// server accepts (its --max-txn-ops), or than SetMaxTxnOps allows. Nothing
+// was written: Apply is all or nothing, and splitting it would not be.
+type TooManyOpsError struct {
+	Objects int // objects to write
+	Ops     int // operations (or comparisons) the transaction needs
+	Limit   int // the limit given with SetMaxTxnOps; 0 when the server refused
+}
+
+func (e *TooManyOpsError) Error() string {
+	limit := fmt.Sprintf("the etcd server's --max-txn-ops (%d unless the cluster raised it; fjord's embedded etcd allows 10000)", DefaultEtcdMaxTxnOps)
+	if e.Limit > 0 {
+		limit = fmt.Sprintf("--max-txn-ops %d", e.Limit)
+	}
+	return fmt.Sprintf("%d objects to write need one transaction of %d operations, more than %s; nothing was written. "+
+		"Raise --max-txn-ops on every etcd member (and pass the same value to fjord apply --max-txn-ops), "+
+		"or apply the objects in smaller files (each file is then all or nothing on its own)", e.Objects, e.Ops, limit)
+}
+
+func (e *TooManyOpsError) Unwrap() error { return ErrTooManyOps }
 
 // keepStatus copies the stored "status" into the new value when the new value has none.
 func keepStatus(newVal, oldVal []byte) ([]byte, error) {

@@ -42,6 +42,8 @@ type Store struct {
 	now    func() time.Time
 	newUID func() types.UID
 	ranges svcalloc.Ranges // service IPs and node ports handed out on apply
+	// maxTxnOps is the transaction size Apply refuses to send; 0: the server decides.
+	maxTxnOps int
 }
 
 // New wraps an etcd client. prefix "" means DefaultPrefix.
@@ -51,6 +53,11 @@ func New(c *clientv3.Client, prefix string) *Store {
 	}
 	return &Store{c: c, prefix: prefix, kinds: objects.Kinds(), now: time.Now, newUID: newUID, ranges: svcalloc.Default()}
 }
+
+// SetMaxTxnOps makes Apply refuse, before writing, a transaction of more
+// than n operations (the etcd cluster's --max-txn-ops); 0 leaves it to the
+// server to refuse.
+func (s *Store) SetMaxTxnOps(n int) { s.maxTxnOps = n }
 
 // SetServiceRanges changes the service IP and node-port ranges used on apply.
 func (s *Store) SetServiceRanges(r svcalloc.Ranges) { s.ranges = r }

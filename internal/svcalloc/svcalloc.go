@@ -1,5 +1,6 @@
 // Package svcalloc assigns what kube-apiserver assigns to a Service on admission: a
-// cluster IP from the service range and node ports from the node-port range. It is
+// cluster IP from the service range and node ports (and, for a LoadBalancer with
+// externalTrafficPolicy Local, its health-check node port) from the node-port range. It is
 // pure: the store calls it with every stored Service inside the same guarded
 // transaction that writes the result, so two applies can never hand out one address.
 package svcalloc
@@ -48,6 +49,9 @@ func Assign(r Ranges, stored, incoming []*corev1.Service) error {
 				usedPort[p.NodePort] = key(s)
 			}
 		}
+		if s.Spec.HealthCheckNodePort != 0 {
+			usedPort[s.Spec.HealthCheckNodePort] = key(s)
+		}
 	}
 	for _, s := range stored {
 		if !applying[key(s)] {
@@ -89,6 +93,26 @@ func claimRequested(r Ranges, s, old *corev1.Service, usedIP map[netip.Addr]stri
 				}
 			}
 		}
+		if wantsHealthCheckPort(s) && s.Spec.HealthCheckNodePort == 0 {
+			s.Spec.HealthCheckNodePort = old.Spec.HealthCheckNodePort
+		}
+	}
+	if hc := s.Spec.HealthCheckNodePort; hc != 0 {
+		if !wantsHealthCheckPort(s) {
+			return fmt.Errorf("%s: spec.healthCheckNodePort: Invalid value: %d: may only be set when type is LoadBalancer and externalTrafficPolicy is Local", id, hc)
+		}
+		if int(hc) < r.NodePortMin || int(hc) > r.NodePortMax {
+			return fmt.Errorf("%s: spec.healthCheckNodePort: Invalid value: %d: not in the node-port range %d-%d", id, hc, r.NodePortMin, r.NodePortMax)
+		}
+		if owner, taken := usedPort[hc]; taken && owner != key(s) {
+			return fmt.Errorf("%s: spec.healthCheckNodePort: Invalid value: %d: already allocated to Service %s", id, hc, owner)
+		}
+		for i, p := range s.Spec.Ports {
+			if p.NodePort == hc {
+				return fmt.Errorf("%s: spec.healthCheckNodePort: Invalid value: %d: also spec.ports[%d].nodePort", id, hc, i)
+			}
+		}
+		usedPort[hc] = key(s)
 	}
 	if s.Spec.ClusterIP != "" && s.Spec.ClusterIP != corev1.ClusterIPNone {
 		ip, err := netip.ParseAddr(s.Spec.ClusterIP)
@@ -152,7 +176,21 @@ func allocate(r Ranges, s, old *corev1.Service, usedIP map[netip.Addr]string, us
 		p.NodePort = port
 		usedPort[port] = key(s)
 	}
+	if wantsHealthCheckPort(s) && s.Spec.HealthCheckNodePort == 0 {
+		port, ok := freePort(r, usedPort)
+		if !ok {
+			return fmt.Errorf("%s: spec.healthCheckNodePort: the node-port range is full", id)
+		}
+		s.Spec.HealthCheckNodePort = port
+		usedPort[port] = key(s)
+	}
 	return nil
+}
+
+// wantsHealthCheckPort reports whether s gets a health-check node port: a
+// LoadBalancer with externalTrafficPolicy Local, as in Kubernetes.
+func wantsHealthCheckPort(s *corev1.Service) bool {
+	return s.Spec.Type == corev1.ServiceTypeLoadBalancer && s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
 }
 
 func oldNodePort(old *corev1.Service, p corev1.ServicePort) int32 {

@@ -88,3 +88,51 @@ func TestHeadlessAndExternalNameGetNothing(t *testing.T) {
 		t.Fatalf("headless %q external %q", h.Spec.ClusterIP, e.Spec.ClusterIP)
 	}
 }
+
+// TestHealthCheckNodePort: a LoadBalancer with externalTrafficPolicy Local
+// gets a health-check node port, kept on re-apply and never shared; other
+// Services may not ask for one.
+func TestHealthCheckNodePort(t *testing.T) {
+	local := func(name string, hc int32) *corev1.Service {
+		s := svc(name, "", corev1.ServiceTypeLoadBalancer, 0)
+		s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+		s.Spec.HealthCheckNodePort = hc
+		return s
+	}
+	a := local("a", 0)
+	if err := Assign(Default(), nil, []*corev1.Service{a}); err != nil {
+		t.Fatal(err)
+	}
+	if a.Spec.HealthCheckNodePort == 0 || a.Spec.HealthCheckNodePort == a.Spec.Ports[0].NodePort {
+		t.Fatalf("health-check port %d (node port %d)", a.Spec.HealthCheckNodePort, a.Spec.Ports[0].NodePort)
+	}
+	again := local("a", 0)
+	b := local("b", 0)
+	if err := Assign(Default(), []*corev1.Service{a}, []*corev1.Service{again, b}); err != nil {
+		t.Fatal(err)
+	}
+	if again.Spec.HealthCheckNodePort != a.Spec.HealthCheckNodePort {
+		t.Errorf("re-applied: %d, want %d kept", again.Spec.HealthCheckNodePort, a.Spec.HealthCheckNodePort)
+	}
+	used := map[int32]bool{a.Spec.HealthCheckNodePort: true, a.Spec.Ports[0].NodePort: true}
+	if used[b.Spec.HealthCheckNodePort] || used[b.Spec.Ports[0].NodePort] || b.Spec.HealthCheckNodePort == b.Spec.Ports[0].NodePort {
+		t.Errorf("b reuses a port: %d %d", b.Spec.HealthCheckNodePort, b.Spec.Ports[0].NodePort)
+	}
+	for _, tc := range []struct {
+		s    *corev1.Service
+		want string
+	}{
+		{func() *corev1.Service {
+			s := svc("c", "", corev1.ServiceTypeNodePort, 0)
+			s.Spec.HealthCheckNodePort = 31000
+			return s
+		}(), "may only be set when type is LoadBalancer and externalTrafficPolicy is Local"},
+		{local("d", 29999), "not in the node-port range"},
+		{local("e", a.Spec.HealthCheckNodePort), "already allocated to Service default/a"},
+	} {
+		err := Assign(Default(), []*corev1.Service{a}, []*corev1.Service{tc.s})
+		if err == nil || !strings.Contains(err.Error(), "spec.healthCheckNodePort") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.s.Name, err, tc.want)
+		}
+	}
+}

@@ -41,6 +41,12 @@ type L4 interface {
 	Set([]l4.Service) error
 }
 
+// DefaultUserspacePorts is the port range of the lc/wlc listeners: above the
+// kernel's default ephemeral range (32768-60999). The nftables proxier must be
+// given the same range (nftproxy Config.UserspacePorts), so that only traffic
+// its redirects sent there reaches the listeners.
+var DefaultUserspacePorts = [2]uint16{61000, 61999}
+
 // Config is the proxy's configuration.
 type Config struct {
 	NodeName         string
@@ -60,6 +66,12 @@ type Deps struct {
 	L4                       L4                // nil: lc/wlc services fall back to the kernel path (random)
 	Conntrack                conntrack.Cleaner // nil: no cleanup
 	Log                      *slog.Logger
+	// Health, if set, is told about every sync when it ends: the map now
+	// programmed (the last good one after an error), when the sync started,
+	// and its error. *healthcheck.Health implements it.
+	Health interface {
+		Synced(m servicemap.Map, full bool, started time.Time, err error)
+	}
 }
 
 // Proxy runs the sync loop.
@@ -85,7 +97,7 @@ func New(cfg Config, deps Deps) (*Proxy, error) {
 		cfg.SyncPeriod = 30 * time.Second
 	}
 	if cfg.UserspacePorts == [2]uint16{} {
-		cfg.UserspacePorts = [2]uint16{61000, 61999}
+		cfg.UserspacePorts = DefaultUserspacePorts
 	}
 	if deps.Log == nil {
 		deps.Log = slog.Default()
@@ -112,8 +124,21 @@ func (p *Proxy) Run(ctx context.Context) {
 	p.runner.Run(ctx, p.sync)
 }
 
-// sync builds the map from the informers' caches and applies it everywhere.
+// sync runs one sync and reports it to Deps.Health.
 func (p *Proxy) sync(full bool) error {
+	started := time.Now()
+	err := p.program(full)
+	if p.deps.Health != nil {
+		p.mu.Lock()
+		m := p.prev
+		p.mu.Unlock()
+		p.deps.Health.Synced(m, full, started, err)
+	}
+	return err
+}
+
+// program builds the map from the informers' caches and applies it everywhere.
+func (p *Proxy) program(full bool) error {
 	if !p.deps.Services.HasSynced() || !p.deps.EndpointSlices.HasSynced() {
 		// Never program from a partial view: a missing Service would be torn down.
 		return syncrunner.ErrNotReady

@@ -48,9 +48,15 @@ type lab struct {
 	subnet string
 }
 
+// requireRoot skips lab tests in -short mode (make test-unit) and fails them when not
+// run as root: an end-to-end test that cannot run must not pass.
 func requireRoot(t *testing.T) {
-	if testing.Short() || os.Geteuid() != 0 {
-		t.Skip("end-to-end lab tests need root and are skipped in -short mode")
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end lab tests need root; skipped in -short mode")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("end-to-end lab tests need root: run the suite as root (make test), or use -short (make test-unit)")
 	}
 }
 

@@ -268,6 +268,25 @@ spec:
 		}
 	})
 
+	t.Run("helper listeners: healthz and metrics answer, the userspace range is closed", func(t *testing.T) {
+		nodes := []string{"198.18.164.11", "198.18.164.12", "198.18.164.13"}
+		for _, node := range nodes {
+			url := "http://" + node + ":10256/healthz"
+			eventually(t, url, func() bool {
+				out, err := exec.Command("curl", "-s", "--max-time", "2", "-w", " %{http_code}", url).CombinedOutput()
+				return err == nil && strings.Contains(string(out), `"nodeEligible": true`) && strings.HasSuffix(string(out), " 200")
+			})
+		}
+		if out, err := l.inNode("n1", "curl", "-s", "--max-time", "2", "http://127.0.0.1:10249/metrics"); err != nil || !strings.Contains(out, "kubeproxy_sync_proxy_rules_duration_seconds_count") {
+			t.Errorf("metrics on 127.0.0.1:10249 in n1: %v %.200s", err, out)
+		}
+		// web-lc's TCP port is served by the userspace proxy on 61000 of every node;
+		// its service answers (the lc subtest), but the port itself does not, from the host.
+		if out, err := exec.Command("curl", "-s", "--max-time", "2", "http://198.18.164.11:61000/").CombinedOutput(); err == nil {
+			t.Errorf("198.18.164.11:61000 answered from outside: %.200s", out)
+		}
+	})
+
 	t.Run("a service without endpoints rejects at once", func(t *testing.T) {
 		addr := l.svcIP("empty") + ":80"
 		eventually(t, "empty service rejects", func() bool {
@@ -369,8 +388,21 @@ spec:
 	})
 
 	t.Run("UDP clients move on when their endpoint goes away", func(t *testing.T) {
+		// The client is a pod outside the Service, so that whichever endpoint its
+		// flow lands on can be deleted: the test always runs to the end.
+		l.apply(t, `apiVersion: v1
+kind: Pod
+metadata: {name: udp-client, labels: {app: client}}
+spec:
+  nodeName: n1
+  containers: [{name: c, image: fjord/echo}]
+`)
+		eventually(t, "udp-client running", func() bool {
+			o, _ := l.try("get", "pods", "udp-client")
+			return strings.Contains(o, "Running")
+		})
 		addr := l.svcIP("web-rr") + ":53"
-		conn, err := fjordlab.DialIn(l.podNS("web-n1"), "udp", addr, 3*time.Second)
+		conn, err := fjordlab.DialIn(l.podNS("udp-client"), "udp", addr, 3*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -394,8 +426,8 @@ spec:
 		}
 		var first string
 		eventually(t, "UDP answer", func() bool { first = ask(); return first != "" })
-		if first == "web-n1" {
-			t.Skip("the flow landed on the client's own pod; cannot remove it without killing the client")
+		if !strings.HasPrefix(first, "web-") {
+			t.Fatalf("the UDP answer came from %q, not a web pod", first)
 		}
 		// Take the endpoint out of the service (as a rollout would) and kill it.
 		l.run("delete", "pod", first)
@@ -410,6 +442,35 @@ spec:
 		}
 		if !moved {
 			t.Fatalf("UDP flow stayed pinned to deleted pod %s", first)
+		}
+	})
+
+	t.Run("healthCheckNodePort answers 200 only where the endpoints are", func(t *testing.T) {
+		// udp-client (app=client) runs on n1 only.
+		l.apply(t, `apiVersion: v1
+kind: Service
+metadata: {name: client-lb}
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Local
+  selector: {app: client}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+`)
+		var svc struct {
+			Spec struct {
+				HealthCheckNodePort int `json:"healthCheckNodePort"`
+			} `json:"spec"`
+		}
+		mustJSON(t, l.run("get", "svc", "client-lb", "-o", "json"), &svc)
+		if svc.Spec.HealthCheckNodePort == 0 {
+			t.Fatal("a LoadBalancer with externalTrafficPolicy Local got no healthCheckNodePort")
+		}
+		for node, want := range map[string]string{"198.18.164.11": "200", "198.18.164.12": "503", "198.18.164.13": "503"} {
+			url := fmt.Sprintf("http://%s:%d/", node, svc.Spec.HealthCheckNodePort)
+			eventually(t, url+" answers "+want, func() bool {
+				out, _ := exec.Command("curl", "-s", "--max-time", "2", "-w", " %{http_code}", url).CombinedOutput()
+				return strings.HasSuffix(string(out), " "+want) && strings.Contains(string(out), `"name": "client-lb"`)
+			})
 		}
 	})
 }

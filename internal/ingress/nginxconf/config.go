@@ -31,11 +31,29 @@ type Config struct {
 	ClientHeaderTimeout time.Duration // client-header-timeout, 60s
 	ClientBodyTimeout   time.Duration // client-body-timeout, 60s
 
+	// Request-head buffers, as nginx allocates them: the head is read into
+	// one buffer of ClientHeaderBufferSize; lines that do not fit go to
+	// at most LargeClientHeaderBuffers.Count buffers of .Size each, a line
+	// never spanning two (HeadBuffers.Check).
+	ClientHeaderBufferSize   int         // client-header-buffer-size, 1k
+	LargeClientHeaderBuffers HeadBuffers // large-client-header-buffers, "4 8k"
+	ClientBodyBufferSize     int64       // client-body-buffer-size, 8k: larger request bodies are streamed
+	MaxWorkerConnections     int         // max-worker-connections, 16384; 0 = MaxWorkerOpenFiles*3/4
+	MaxWorkerOpenFiles       int         // max-worker-open-files, 0 = RLIMIT_NOFILE-1024 (at least 1024)
+
 	ProxyNextUpstream      NextUpstream // proxy-next-upstream, "error timeout"
 	ProxyNextUpstreamTries int          // proxy-next-upstream-tries, 3; 0 = unlimited
 
 	SSLProtocols []uint16 // ssl-protocols as crypto/tls versions, ascending; "TLSv1.2 TLSv1.3"
 	SSLRedirect  bool     // ssl-redirect, true
+
+	// The Server response header. ingress-nginx (since controller v0.40.0)
+	// defaults server-tokens to false and then clears the header from every
+	// response (more_clear_headers Server), the upstream's included; with
+	// true it sends its own unless allow-backend-server-header passes the
+	// upstream's.
+	ServerTokens             bool // server-tokens, false
+	AllowBackendServerHeader bool // allow-backend-server-header, false
 }
 
 // Defaults returns ingress-nginx's defaults; numCPU is what
@@ -61,9 +79,34 @@ func Defaults(numCPU int) Config {
 		ProxyBodySize:                1 << 20,
 		ClientHeaderTimeout:          60 * time.Second,
 		ClientBodyTimeout:            60 * time.Second,
+		ClientHeaderBufferSize:       1 << 10,
+		LargeClientHeaderBuffers:     HeadBuffers{Count: 4, Size: 8 << 10},
+		ClientBodyBufferSize:         8 << 10,
+		MaxWorkerConnections:         16384,
 		ProxyNextUpstream:            NextUpstream{Error: true, Timeout: true},
 		ProxyNextUpstreamTries:       3,
 		SSLProtocols:                 []uint16{tls.VersionTLS12, tls.VersionTLS13},
 		SSLRedirect:                  true,
 	}
+}
+
+// MaxConnections is the number of client connections served at once:
+// worker-processes times max-worker-connections, where 0 means
+// max-worker-open-files*3/4 and max-worker-open-files 0 means the open-file
+// limit minus 1024, at least 1024, as ingress-nginx computes them. nofile
+// is the process's RLIMIT_NOFILE. (nginx's worker_connections also count
+// upstream connections; fjord counts client connections only.)
+func (c *Config) MaxConnections(nofile uint64) int {
+	perWorker := c.MaxWorkerConnections
+	if perWorker == 0 {
+		files := c.MaxWorkerOpenFiles
+		if files == 0 {
+			files = 1024
+			if nofile > 2048 {
+				files = int(min(nofile-1024, 1<<30))
+			}
+		}
+		perWorker = files * 3 / 4
+	}
+	return max(c.WorkerProcesses, 1) * perWorker
 }

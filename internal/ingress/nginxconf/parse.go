@@ -67,6 +67,18 @@ func (c *Config) set(key, v string, numCPU int) (known bool, err error) {
 		c.ClientHeaderTimeout, err = parseTime(v)
 	case "client-body-timeout":
 		c.ClientBodyTimeout, err = parseTime(v)
+	case "client-header-buffer-size":
+		c.ClientHeaderBufferSize, err = parseBufferSize(v)
+	case "large-client-header-buffers":
+		c.LargeClientHeaderBuffers, err = parseHeadBuffers(v)
+	case "client-body-buffer-size":
+		var n int
+		n, err = parseBufferSize(v)
+		c.ClientBodyBufferSize = int64(n)
+	case "max-worker-connections":
+		c.MaxWorkerConnections, err = parseCount(v)
+	case "max-worker-open-files":
+		c.MaxWorkerOpenFiles, err = parseCount(v)
 	case "proxy-next-upstream":
 		c.ProxyNextUpstream, err = parseNextUpstream(v)
 	case "proxy-next-upstream-tries":
@@ -75,6 +87,10 @@ func (c *Config) set(key, v string, numCPU int) (known bool, err error) {
 		c.SSLProtocols, err = parseSSLProtocols(v)
 	case "ssl-redirect":
 		c.SSLRedirect, err = parseBool(v)
+	case "server-tokens":
+		c.ServerTokens, err = parseBool(v)
+	case "allow-backend-server-header":
+		c.AllowBackendServerHeader, err = parseBool(v)
 	default:
 		return false, nil
 	}

@@ -64,6 +64,13 @@ func TestParseFixture(t *testing.T) {
 		{"proxy-next-upstream-tries", cfg.ProxyNextUpstreamTries, 3},
 		{"ssl-protocols", cfg.SSLProtocols, []uint16{tls.VersionTLS12, tls.VersionTLS13}},
 		{"ssl-redirect", cfg.SSLRedirect, true},
+		{"client-header-buffer-size", cfg.ClientHeaderBufferSize, 1024},
+		{"large-client-header-buffers", cfg.LargeClientHeaderBuffers, HeadBuffers{Count: 4, Size: 8192}},
+		{"client-body-buffer-size", cfg.ClientBodyBufferSize, int64(8192)},
+		{"max-worker-connections", cfg.MaxWorkerConnections, 16384},
+		{"max-worker-open-files", cfg.MaxWorkerOpenFiles, 0},
+		{"server-tokens", cfg.ServerTokens, false},
+		{"allow-backend-server-header", cfg.AllowBackendServerHeader, false},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.exp) {
@@ -149,13 +156,19 @@ func TestParseValues(t *testing.T) {
 		"proxy-next-upstream-tries":      "0",
 		"ssl-protocols":                  "TLSv1.3",
 		"ssl-redirect":                   "false",
+		"server-tokens":                  "true",
+		"allow-backend-server-header":    "true",
 		"use-http2":                      "true",
-		"max-worker-connections":         "16384",
+		"max-worker-connections":         "0",
+		"max-worker-open-files":          "4096",
+		"client-header-buffer-size":      "2k",
+		"large-client-header-buffers":    "8  16k",
+		"client-body-buffer-size":        "1m",
 	}, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(ignored, []string{"max-worker-connections", "use-http2"}) {
+	if !reflect.DeepEqual(ignored, []string{"use-http2"}) {
 		t.Errorf("ignored = %v", ignored)
 	}
 	want := Config{
@@ -167,6 +180,9 @@ func TestParseValues(t *testing.T) {
 		ProxyNextUpstream: NextUpstream{Error: true, Timeout: true, InvalidHeader: true, NonIdempotent: true,
 			Statuses: []int{500, 502, 503, 504, 403, 404, 429}},
 		ProxyNextUpstreamTries: 0, SSLProtocols: []uint16{tls.VersionTLS13}, SSLRedirect: false,
+		ClientHeaderBufferSize: 2 << 10, LargeClientHeaderBuffers: HeadBuffers{Count: 8, Size: 16 << 10},
+		ClientBodyBufferSize: 1 << 20, MaxWorkerConnections: 0, MaxWorkerOpenFiles: 4096,
+		ServerTokens: true, AllowBackendServerHeader: true,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("config\n got %+v\nwant %+v", cfg, want)
@@ -206,6 +222,13 @@ func TestParseBadValues(t *testing.T) {
 		"proxy-next-upstream-tries":      {"three"},
 		"ssl-protocols":                  {"", "TLSv1.1", "TLSv1.2 SSLv3", "tlsv1.3"},
 		"ssl-redirect":                   {"yes", "maybe", ""},
+		"client-header-buffer-size":      {"0", "2m", "1k1"},
+		"large-client-header-buffers":    {"4", "8k", "0 8k", "4 0", "4 8k 1", "four 8k", "4 2m"},
+		"client-body-buffer-size":        {"", "0", "1g"},
+		"max-worker-connections":         {"-1", "lots"},
+		"max-worker-open-files":          {"1.5"},
+		"server-tokens":                  {"on"},
+		"allow-backend-server-header":    {"yes"},
 	}
 	good := loadFixture(t)
 	for key, vals := range bad {
@@ -254,6 +277,29 @@ func TestParseTime(t *testing.T) {
 		got, err := parseTime(in)
 		if err != nil || got != want {
 			t.Errorf("parseTime(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+}
+
+// TestMaxConnections follows ingress-nginx: worker-processes times
+// max-worker-connections; 0 derives it from max-worker-open-files, and 0
+// there from the open-file limit.
+func TestMaxConnections(t *testing.T) {
+	for _, tc := range []struct {
+		workers, conns, files int
+		nofile                uint64
+		want                  int
+	}{
+		{2, 16384, 0, 20000, 32768},
+		{2, 0, 0, 20000, 2 * (20000 - 1024) * 3 / 4},
+		{1, 0, 0, 1500, 768}, // open files at least 1024
+		{3, 0, 4096, 20000, 3 * 3072},
+		{1, 10, 0, 0, 10},
+	} {
+		c := Defaults(tc.workers)
+		c.MaxWorkerConnections, c.MaxWorkerOpenFiles = tc.conns, tc.files
+		if got := c.MaxConnections(tc.nofile); got != tc.want {
+			t.Errorf("%+v: %d, want %d", tc, got, tc.want)
 		}
 	}
 }

@@ -67,7 +67,7 @@ func BenchmarkProxyRaw(b *testing.B) {
 				if _, err := c.Write(req); err != nil {
 					b.Fatal(err)
 				}
-				raw, err := readHead(br, resp.raw)
+				raw, err := readHead(br, resp.raw, nil)
 				resp.raw = raw
 				if err != nil || !resp.parse(false) || resp.status != 200 {
 					b.Fatalf("response: %v %q", err, raw)

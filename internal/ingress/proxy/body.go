@@ -11,16 +11,22 @@ import (
 	"github.com/fjord-net/fjord/internal/ingress/nginxconf"
 )
 
-// maxReplayBody is the largest request body kept in memory so that the
-// request can be sent again to another endpoint or on a fresh connection.
-// Larger bodies are streamed and their requests are retried only if
-// nothing was sent.
-const maxReplayBody = 1 << 20
+// replayBody returns the largest request body kept in memory, so that the
+// request can be sent again to another endpoint or on a fresh connection:
+// client-body-buffer-size (8k by default). Larger bodies are streamed,
+// never held whole, and their requests are retried only if nothing was
+// sent. (nginx spools them to a temporary file instead.)
+func replayBody(cfg *nginxconf.Config) int64 {
+	if cfg.ClientBodyBufferSize <= 0 {
+		return 8 << 10
+	}
+	return cfg.ClientBodyBufferSize
+}
 
 // prepareBody enforces proxy-body-size (413), applies client-body-timeout
 // between two reads of the body (408, after which the connection is
 // closed), and buffers bodies up to
-// maxReplayBody with a GetBody so they are replayable. It returns 0 when
+// client-body-buffer-size with a GetBody so they are replayable. It returns 0 when
 // the request may go on, else the status to answer with.
 func prepareBody(w http.ResponseWriter, r *http.Request, cfg *nginxconf.Config) int {
 	limit := cfg.ProxyBodySize
@@ -35,6 +41,7 @@ func prepareBody(w http.ResponseWriter, r *http.Request, cfg *nginxconf.Config) 
 	if limit > 0 {
 		body = http.MaxBytesReader(w, body, limit)
 	}
+	maxReplayBody := replayBody(cfg)
 	if r.ContentLength > maxReplayBody {
 		r.Body = body
 		return 0
@@ -58,7 +65,7 @@ func prepareBody(w http.ResponseWriter, r *http.Request, cfg *nginxconf.Config) 
 			return http.StatusBadRequest
 		}
 	}
-	if buf.Len() > maxReplayBody {
+	if int64(buf.Len()) > maxReplayBody {
 		// A chunked body larger than we keep: stream the rest.
 		r.Body = struct {
 			io.Reader

@@ -21,6 +21,9 @@ type exchange struct {
 	scheme   string // http or https
 	port     string // the port the request arrived on
 	reqID    string
+	// normPath is the normalised path sent upstream on the net/http path
+	// when normalising changed the path's structure ("" = the client's).
+	normPath string
 	attempts []attempt // one per upstream attempt, for $upstream_* variables
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/fjord-net/fjord/internal/ingress/nginxconf"
@@ -20,7 +21,9 @@ import (
 // keep-alive is the http.Server's IdleTimeout, client-header-timeout its
 // ReadHeaderTimeout (which also bounds the TLS handshake, so slow clients
 // cannot hold a connection open by dribbling headers), and
-// worker-processes the number of goroutines accepting connections.
+// worker-processes the number of goroutines accepting connections;
+// worker-processes × max-worker-connections bounds the connections held at
+// once.
 // Because an http.Server's settings cannot change while it serves, Apply
 // with different settings starts a new http.Server "generation" on the
 // same listener: new connections go to it, while connections of older
@@ -45,20 +48,38 @@ type Frontend struct {
 	mu      sync.Mutex
 	params  frontendParams
 	running int // accept loops
-	cur     *generation
-	gens    map[*generation]struct{} // every generation not yet finished
-	closed  bool
+	// active counts the client connections held (or being accepted): at
+	// params.maxConns the accept loops wait on slot, leaving new
+	// connections in the kernel's backlog, as nginx does when its
+	// worker_connections are taken.
+	active int
+	slot   sync.Cond
+	cur    *generation
+	gens   map[*generation]struct{} // every generation not yet finished
+	closed bool
 }
 
 // frontendParams are the http.Server settings of a generation.
 type frontendParams struct {
-	idle    time.Duration // keep-alive
-	header  time.Duration // client-header-timeout
-	workers int           // worker-processes: accept loops
+	idle     time.Duration // keep-alive
+	header   time.Duration // client-header-timeout
+	workers  int           // worker-processes: accept loops
+	head     headLimits    // client-header-buffer-size, large-client-header-buffers
+	maxConns int           // worker-processes × max-worker-connections
 }
 
 func frontendParamsOf(c nginxconf.Config) frontendParams {
-	return frontendParams{idle: c.KeepAlive, header: c.ClientHeaderTimeout, workers: max(c.WorkerProcesses, 1)}
+	return frontendParams{idle: c.KeepAlive, header: c.ClientHeaderTimeout, workers: max(c.WorkerProcesses, 1),
+		head:     headLimits{first: c.ClientHeaderBufferSize, size: c.LargeClientHeaderBuffers.Size, count: c.LargeClientHeaderBuffers.Count},
+		maxConns: c.MaxConnections(openFileLimit())}
+}
+
+// maxHeaderBytes is the http.Server's limit for the same buffers.
+func (p frontendParams) maxHeaderBytes() int {
+	if p.head.size == 0 {
+		return 1 << 20
+	}
+	return p.head.first + p.head.count*p.head.size
 }
 
 // NewFrontend starts serving h on l with cfg's connection settings.
@@ -74,6 +95,7 @@ func NewFrontend(l net.Listener, h http.Handler, tlsCfg *tls.Config, cfg nginxco
 		done:  make(chan struct{}),
 		gens:  map[*generation]struct{}{},
 	}
+	f.slot.L = &f.mu
 	if p, ok := h.(*Proxy); ok && !p.opts.NetHTTPOnly {
 		f.fast = p
 	}
@@ -102,6 +124,7 @@ func (f *Frontend) applyLocked(p frontendParams, first bool) {
 		return
 	}
 	f.params = p
+	f.slot.Broadcast() // the limit may have grown; loops may have to end
 	for f.running < p.workers {
 		f.running++
 		go f.acceptLoop()
@@ -119,14 +142,19 @@ func (f *Frontend) acceptLoop() {
 	backoff := time.Duration(0)
 	for {
 		f.mu.Lock()
+		for f.active >= f.params.maxConns && f.params.maxConns > 0 && !f.closed && f.running <= f.params.workers {
+			f.slot.Wait()
+		}
 		if f.running > f.params.workers {
 			f.running--
 			f.mu.Unlock()
 			return
 		}
+		f.active++ // a slot for the connection about to be accepted
 		f.mu.Unlock()
 		c, err := f.l.Accept()
 		if err != nil {
+			f.release()
 			if errors.Is(err, net.ErrClosed) {
 				f.closeDone()
 				return
@@ -156,9 +184,25 @@ func (f *Frontend) acceptLoop() {
 		case f.conns <- c:
 		case <-f.done:
 			c.Close()
+			f.release()
 			return
 		}
 	}
+}
+
+// release gives back the slot of a connection that ended.
+func (f *Frontend) release() {
+	f.mu.Lock()
+	f.active--
+	f.mu.Unlock()
+	f.slot.Signal()
+}
+
+// Conns returns the number of client connections held now.
+func (f *Frontend) Conns() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.active
 }
 
 func (f *Frontend) closeDone() {
@@ -177,6 +221,7 @@ func (f *Frontend) closeDone() {
 func (f *Frontend) Shutdown(ctx context.Context) error {
 	f.mu.Lock()
 	f.closed = true
+	f.slot.Broadcast()
 	gens := make([]*generation, 0, len(f.gens))
 	for g := range f.gens {
 		gens = append(gens, g)
@@ -233,7 +278,7 @@ func (f *Frontend) startGeneration(p frontendParams) *generation {
 		Handler:                      f.h,
 		ReadHeaderTimeout:            p.header,
 		IdleTimeout:                  p.idle,
-		MaxHeaderBytes:               1 << 20,
+		MaxHeaderBytes:               p.maxHeaderBytes(),
 		DisableGeneralOptionsHandler: true,
 		ConnContext:                  func(ctx context.Context, _ net.Conn) context.Context { return withConnState(ctx) },
 		ConnState:                    g.track,
@@ -260,6 +305,9 @@ func (g *generation) track(_ net.Conn, s http.ConnState) {
 		g.conns++
 	case http.StateClosed, http.StateHijacked:
 		g.conns--
+		// A hijacked connection (an Upgrade on the net/http path) leaves the
+		// count here, though it lives on as a tunnel.
+		defer g.f.release()
 	}
 	finished := g.retired && g.conns == 0
 	g.mu.Unlock()
@@ -312,3 +360,13 @@ func (l *genListener) Close() error {
 }
 
 func (l *genListener) Addr() net.Addr { return l.f.l.Addr() }
+
+// openFileLimit is the process's RLIMIT_NOFILE (Go raises the soft limit
+// to the hard one at start), for max-worker-open-files 0.
+func openFileLimit() uint64 {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return 0
+	}
+	return l.Cur
+}

@@ -10,9 +10,28 @@ import (
 	"time"
 )
 
-// bufPools recycle the client connections' buffered readers and writers.
+// bufPools recycle the client connections' buffered readers and writers,
+// and the copy buffers of re-chunked response bodies. A plain connection
+// gives them back whenever it waits for its next request (h1conn.await),
+// so an idle keep-alive connection holds none.
 type bufPools struct {
-	r, w sync.Pool
+	r, w, scratch sync.Pool
+}
+
+// scratchSize is the copy buffer of a re-chunked response body.
+const scratchSize = 16 << 10
+
+func (b *bufPools) getScratch() []byte {
+	if p, _ := b.scratch.Get().(*[]byte); p != nil {
+		return *p
+	}
+	return make([]byte, scratchSize)
+}
+
+func (b *bufPools) putScratch(s []byte) {
+	if cap(s) == scratchSize {
+		b.scratch.Put(&s)
+	}
 }
 
 const h1BufSize = 8 << 10
@@ -46,15 +65,18 @@ func (b *bufPools) put(br *bufio.Reader, bw *bufio.Writer) {
 // ALPN is handed to net/http, which speaks HTTP/2.
 func (g *generation) serveFast(nc net.Conn) {
 	f := g.f
-	defer g.connDone()
+	owned := false  // by runConn, which ends the connection
+	handed := false // to net/http, whose ConnState releases the slot
 	defer func() {
-		// Like net/http: a panic serving one connection closes that
-		// connection, not the process.
-		if r := recover(); r != nil {
-			nc.Close()
-			f.log.Error("panic serving connection", "remote", nc.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
+		if owned {
+			return
+		}
+		g.connDone()
+		if !handed {
+			f.release()
 		}
 	}()
+	defer g.recoverConn(nc)
 	nc = newRawIO(nc)
 	if f.tlsCfg != nil {
 		tc := tls.Server(nc, f.tlsCfg)
@@ -67,24 +89,50 @@ func (g *generation) serveFast(nc net.Conn) {
 		}
 		nc.SetDeadline(time.Time{})
 		if tc.ConnectionState().NegotiatedProtocol == "h2" {
-			f.handToNetHTTP(tc)
+			handed = f.handToNetHTTP(tc)
 			return
 		}
 		nc = tc
 	}
 	br, bw := f.bufs.get(nc)
 	c := newH1conn(f.fast, nc, br, bw, g.params)
+	c.bufs = &f.bufs
 	g.mu.Lock()
 	g.fastConns[c] = struct{}{}
 	g.mu.Unlock()
-	defer func() {
-		g.mu.Lock()
-		delete(g.fastConns, c)
-		g.mu.Unlock()
-	}()
+	owned = true
+	// A goroutine of its own, begun with a small stack: waiting between
+	// requests it needs little, and the collector shrinks what serving a
+	// request grew back to that (this one's stack also holds the TLS
+	// handshake's frames).
+	go g.runConn(c)
+}
+
+// runConn serves c until it ends, then ends it.
+func (g *generation) runConn(c *h1conn) {
+	defer g.endConn(c)
+	defer g.recoverConn(c.nc)
 	c.serve(g.stopping.Load)
-	nc.Close()
-	f.bufs.put(br, bw)
+}
+
+// recoverConn is deferred around serving a connection: like net/http, a
+// panic serving one connection closes that connection, not the process.
+func (g *generation) recoverConn(nc net.Conn) {
+	if r := recover(); r != nil {
+		nc.Close()
+		g.f.log.Error("panic serving connection", "remote", nc.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
+	}
+}
+
+// endConn closes a fast-path connection and gives back what it held.
+func (g *generation) endConn(c *h1conn) {
+	g.mu.Lock()
+	delete(g.fastConns, c)
+	g.mu.Unlock()
+	c.nc.Close()
+	c.releaseBuffers()
+	g.connDone()
+	g.f.release()
 }
 
 // connDone counts a fast-path connection as ended.
@@ -99,20 +147,20 @@ func (g *generation) connDone() {
 }
 
 // handToNetHTTP gives an h2 connection to the current generation's
-// http.Server.
-func (f *Frontend) handToNetHTTP(c net.Conn) {
+// http.Server. It reports false when it closed the connection instead.
+func (f *Frontend) handToNetHTTP(c net.Conn) bool {
 	for {
 		f.mu.Lock()
 		g := f.cur
 		f.mu.Unlock()
 		select {
 		case g.handoff <- c:
-			return
+			return true
 		case <-g.ln.stop:
 			// Retired meanwhile: try the generation that replaced it.
 		case <-f.done:
 			c.Close()
-			return
+			return false
 		}
 	}
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // reqBody is a request body on the hand-written path: the part read into
-// memory (all of it when it fits in maxReplayBody, so the request can be
+// memory (all of it when it fits in client-body-buffer-size, so the request can be
 // sent again) and, for larger bodies, the rest still to be streamed from
 // the client.
 type reqBody struct {
@@ -52,6 +52,7 @@ func (c *h1conn) readBody(cfg *nginxconf.Config) (reqBody, int) {
 	if limit > 0 {
 		src = &limitedBody{r: src, left: limit}
 	}
+	maxReplayBody := replayBody(cfg)
 	if q.contentLength > maxReplayBody {
 		return reqBody{stream: src, known: true, length: q.contentLength}, 0
 	}
@@ -64,8 +65,8 @@ func (c *h1conn) readBody(cfg *nginxconf.Config) (reqBody, int) {
 		buf = buf[:q.contentLength]
 		_, err = io.ReadFull(src, buf)
 	} else {
-		buf, err = readChunkedBody(src, buf)
-		if err == nil && len(buf) <= maxReplayBody {
+		buf, err = readChunkedBody(src, buf, maxReplayBody)
+		if err == nil && int64(len(buf)) <= maxReplayBody {
 			err = skipTrailer(c.br)
 		}
 	}
@@ -80,12 +81,12 @@ func (c *h1conn) readBody(cfg *nginxconf.Config) (reqBody, int) {
 			return reqBody{}, http.StatusBadRequest
 		}
 	}
-	if cap(buf) <= 64<<10 {
-		c.st.body = buf[:0] // keep small buffers for the next request
+	if int64(cap(buf)) <= maxReplayBody {
+		c.st.body = buf[:0] // keep it for the next request
 	} else {
 		c.st.body = nil
 	}
-	if len(buf) > maxReplayBody {
+	if int64(len(buf)) > maxReplayBody {
 		// A chunked body larger than we keep: stream the rest.
 		return reqBody{buf: buf, stream: src}, 0
 	}
@@ -93,9 +94,9 @@ func (c *h1conn) readBody(cfg *nginxconf.Config) (reqBody, int) {
 }
 
 // readChunkedBody reads a chunked body into buf until its end or until
-// it holds more than maxReplayBody.
-func readChunkedBody(src io.Reader, buf []byte) ([]byte, error) {
-	for len(buf) <= maxReplayBody {
+// it holds more than max bytes.
+func readChunkedBody(src io.Reader, buf []byte, max int64) ([]byte, error) {
+	for int64(len(buf)) <= max {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}

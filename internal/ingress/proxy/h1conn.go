@@ -19,8 +19,9 @@ import (
 type h1conn struct {
 	p      *Proxy
 	nc     net.Conn
-	br     *bufio.Reader
-	bw     *bufio.Writer
+	br     *bufio.Reader // nil while idle (await)
+	bw     *bufio.Writer // nil while idle (await)
+	bufs   *bufPools     // where br, bw and st.scratch come from; nil: keep them
 	params frontendParams
 	scheme string // http or https
 	ip     string // client address without port
@@ -45,8 +46,8 @@ const (
 // serve runs the request loop until the client closes, a timeout, an
 // error, Connection: close, or stopping() turns true between requests.
 func (c *h1conn) serve(stopping func() bool) {
-	first := true
 	for {
+		first := c.served == 0
 		if c.br.Buffered() == 0 {
 			// Wait for the next request: keep-alive is the idle timeout;
 			// for the first one client-header-timeout counts from the
@@ -62,7 +63,7 @@ func (c *h1conn) serve(stopping func() bool) {
 			case c.params.header > 0:
 				c.nc.SetReadDeadline(time.Now().Add(c.params.header))
 			}
-			if _, err := c.br.Peek(1); err != nil {
+			if err := c.await(); err != nil {
 				return
 			}
 			c.state.Store(connActive)
@@ -76,13 +77,14 @@ func (c *h1conn) serve(stopping func() bool) {
 			}
 			c.nc.SetReadDeadline(d)
 		}
-		first = false
-		raw, err := readHead(c.br, c.req.raw)
+		raw, err := readHead(c.br, c.req.raw, &c.params.head)
 		c.req.raw = raw
 		if err != nil {
 			switch {
+			case errors.Is(err, errRequestLineBig):
+				c.writeError(http.StatusRequestURITooLong, "414 Request-URI Too Large", false)
 			case errors.Is(err, errHeadTooLarge):
-				c.writeError(http.StatusRequestHeaderFieldsTooLarge, "431 Request Header Fields Too Large", false)
+				c.writeError(http.StatusBadRequest, "400 Request Header Or Cookie Too Large", false)
 			case len(raw) > 0 && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, net.ErrClosed):
 				c.writeError(http.StatusBadRequest, "400 Bad Request", false)
 			}
@@ -99,7 +101,55 @@ func (c *h1conn) serve(stopping func() bool) {
 		if c.upgraded || !keep || stopping() {
 			return
 		}
+		// Like nginx, which frees its large header buffers between
+		// requests, keep no head buffer beyond one large buffer.
+		if cap(c.req.raw) > max(c.params.head.size, h1BufSize) {
+			c.req.raw = nil
+		}
+		if cap(c.resp.raw) > h1BufSize {
+			c.resp.raw = nil
+		}
 	}
+}
+
+// await waits for the first byte of the next request. A plain connection
+// with nothing buffered gives its buffers back to the pools while it waits
+// and takes them again when the byte arrives, so an idle keep-alive
+// connection holds its goroutine's stack and its socket, no buffer. A TLS
+// connection keeps them (tls.Conn may hold decrypted bytes the socket no
+// longer shows).
+func (c *h1conn) await() error {
+	w, ok := c.nc.(readWaiter)
+	if !ok || c.bufs == nil || c.br.Buffered() > 0 || c.bw.Buffered() > 0 {
+		_, err := c.br.Peek(1)
+		return err
+	}
+	c.releaseBuffers()
+	err := w.waitReadable()
+	c.br, c.bw = c.bufs.get(c.nc)
+	return err
+}
+
+// releaseBuffers gives the connection's buffers back to the pools.
+func (c *h1conn) releaseBuffers() {
+	if c.bufs == nil {
+		return
+	}
+	if c.br != nil {
+		c.bufs.put(c.br, c.bw)
+		c.br, c.bw = nil, nil
+	}
+	if c.st.scratch != nil {
+		c.bufs.putScratch(c.st.scratch)
+		c.st.scratch = nil
+	}
+	c.st.body = nil
+}
+
+// readWaiter is a connection that can wait until it has bytes to read
+// without reading them (rawIO).
+type readWaiter interface {
+	waitReadable() error
 }
 
 // newH1conn prepares a connection; nc is a *tls.Conn for HTTPS.

@@ -134,7 +134,7 @@ func (c *h1conn) attempt(pool *upstreamPool, ep netip.AddrPort, body reqBody, fr
 	}
 	head := bstr(c.req.method) == "HEAD"
 	for {
-		raw, err := readHead(uc.br, c.resp.raw)
+		raw, err := readHead(uc.br, c.resp.raw, nil)
 		c.resp.raw = raw
 		if err != nil {
 			return fail(uc, err)

@@ -31,10 +31,16 @@ func (c *h1conn) relay(uc *upConn, pool *upstreamPool, keep bool) bool {
 	w := c.bw
 	w.WriteString("HTTP/1.1 ")
 	writeStatusLine(w, r.status, bstr(r.reason))
+	keepServer, sentServer := keepUpstreamServer(x.cfg), false
 	for i, h := range r.headers {
 		switch r.kinds[i] {
 		case hConnection, hHopByHop, hTransferEncoding, hUpgrade:
 			continue
+		case hServer:
+			if !keepServer {
+				continue
+			}
+			sentServer = true
 		case hContentLength:
 			if !head {
 				continue // written below from the framing
@@ -51,6 +57,9 @@ func (c *h1conn) relay(uc *upConn, pool *upstreamPool, keep bool) bool {
 	}
 	if !r.hasDate {
 		c.writeDate()
+	}
+	if !sentServer {
+		c.writeServer(x.cfg)
 	}
 	if hasBody {
 		switch {
@@ -138,8 +147,12 @@ func (c *h1conn) copyBody(uc *upConn, chunkOut bool) (int64, error) {
 		return n, nil
 	}
 	src := bodyReader(uc.br, r)
-	if cap(c.st.scratch) < 16<<10 {
-		c.st.scratch = make([]byte, 16<<10)
+	if c.st.scratch == nil {
+		if c.bufs != nil {
+			c.st.scratch = c.bufs.getScratch()
+		} else {
+			c.st.scratch = make([]byte, scratchSize)
+		}
 	}
 	buf := c.st.scratch[:cap(c.st.scratch)]
 	var n int64

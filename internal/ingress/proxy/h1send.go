@@ -20,7 +20,7 @@ func (c *h1conn) sendRequest(uc *upConn, body reqBody, last bool) error {
 	w := uc.bw
 	w.Write(q.method)
 	w.WriteByte(' ')
-	w.Write(upstreamTarget(q.target))
+	w.Write(c.st.fwd)
 	w.WriteString(" HTTP/1.1\r\nHost: ")
 	if host := c.st.host; host != "" {
 		w.WriteString(host)

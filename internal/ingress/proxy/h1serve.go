@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"net"
 	"net/http"
 	"net/netip"
@@ -18,6 +19,7 @@ type reqState struct {
 	status  int    // status sent to the client (0 = none yet)
 	bytes   int64  // response body bytes sent
 	host    string // the request's host: Host, or an absolute-form target's
+	fwd     []byte // the origin-form target sent upstream (requestPath)
 	tried   []netip.AddrPort
 	body    []byte // the buffered request body
 	scratch []byte // copy buffer for re-chunked response bodies
@@ -49,7 +51,8 @@ func (c *h1conn) serveRequest() (keep bool) {
 		keep = false
 	}
 	host := bstr(q.host)
-	path, absHost, ok := requestPath(q.target)
+	path, absHost, fwd, ok := requestPath(q.target)
+	st.fwd = fwd
 	if !ok {
 		c.writeError(http.StatusBadRequest, "400 Bad Request", false)
 		return false
@@ -90,34 +93,49 @@ func (c *h1conn) serveRequest() (keep bool) {
 	return c.proxy(up, body, keep)
 }
 
-// requestPath returns the decoded path of a request-target for routing
-// (what net/http puts in URL.Path), and the host of an absolute-form
-// target. The common origin-form target without escapes costs nothing.
-func requestPath(target []byte) (path, host string, ok bool) {
-	if len(target) > 0 && target[0] == '/' {
-		t := target
-		for i, ch := range t {
-			if ch == '?' {
-				t = t[:i]
-				break
-			}
+// requestPath splits a request-target: the path routing matches (the
+// target's path normalised as nginx does, route.NormalizePath), the host of
+// an absolute-form target, and the origin-form target to send upstream. The
+// upstream gets the client's own form when normalising only decoded it, and
+// the normalised path (re-encoded, with the query) when a dot segment or a
+// doubled slash was resolved or a fragment dropped, so that it sees what was
+// matched. ok is false for a target nginx answers with 400: not a path nor
+// an absolute URI (also "*"), a bad escape, %00, ".." above the root. The
+// common origin-form target without escapes or dot segments costs nothing.
+func requestPath(target []byte) (path, host string, fwd []byte, ok bool) {
+	t, origin := target, target
+	if len(t) == 0 || t[0] != '/' {
+		u, err := url.ParseRequestURI(string(target))
+		if err != nil || u.Host == "" {
+			return "", "", nil, false
 		}
-		for _, ch := range t {
-			if ch == '%' {
-				p, err := url.PathUnescape(string(t))
-				return p, "", err == nil
-			}
+		host = u.Host
+		origin = upstreamTarget(target)
+		t = origin
+	}
+	end, frag := len(t), false
+	for i, ch := range t {
+		if ch == '?' || ch == '#' {
+			end, frag = i, ch == '#'
+			break
 		}
-		return bstr(t), "", true
 	}
-	if len(target) == 1 && target[0] == '*' {
-		return "*", "", true
+	norm, structural, err := route.NormalizePath(bstr(t[:end]))
+	if err != nil {
+		return "", "", nil, false
 	}
-	u, err := url.ParseRequestURI(string(target))
-	if err != nil || u.Host == "" {
-		return "", "", false
+	if !structural && !frag {
+		return norm, host, origin, true
 	}
-	return u.Path, u.Host, true
+	fwd = append([]byte(nil), route.EscapePath(norm)...)
+	if end < len(t) && t[end] == '?' {
+		q := t[end:]
+		if i := bytes.IndexByte(q, '#'); i >= 0 {
+			q = q[:i]
+		}
+		fwd = append(fwd, q...)
+	}
+	return norm, host, fwd, true
 }
 
 // redirect answers with 308 to the same URL over HTTPS.

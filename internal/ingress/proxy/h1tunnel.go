@@ -24,11 +24,21 @@ func (c *h1conn) tunnel(uc *upConn, idx int) bool {
 	w.WriteString("HTTP/1.1 101 ")
 	w.WriteString(orDefault(bstr(r.reason), "Switching Protocols"))
 	w.WriteString("\r\n")
-	for _, h := range r.headers {
+	keepServer, sentServer := keepUpstreamServer(x.cfg), false
+	for i, h := range r.headers {
+		if r.kinds[i] == hServer {
+			if !keepServer {
+				continue
+			}
+			sentServer = true
+		}
 		w.Write(h.name)
 		w.WriteString(": ")
 		w.Write(h.value)
 		w.WriteString("\r\n")
+	}
+	if !sentServer {
+		c.writeServer(x.cfg)
 	}
 	w.WriteString("\r\n")
 	x.attempts[idx].dur = c.p.now().Sub(x.attempts[idx].start)

@@ -3,6 +3,8 @@ package proxy
 import (
 	"bufio"
 	"strconv"
+
+	"github.com/fjord-net/fjord/internal/ingress/nginxconf"
 )
 
 // writeError answers like http.Error: text/plain, nosniff, msg and a
@@ -28,6 +30,7 @@ func (c *h1conn) writeSimple(status int, ctype, body string, keep bool, hname, h
 		w.WriteString("\r\n")
 	}
 	c.writeDate()
+	c.writeServer(&c.p.cur.Load().snap.Config)
 	w.WriteString("Content-Length: ")
 	w.Write(strconv.AppendInt(w.AvailableBuffer(), int64(len(body)), 10))
 	w.WriteString("\r\n")
@@ -62,6 +65,24 @@ func (c *h1conn) writeDate() {
 	c.bw.WriteString("Date: ")
 	c.bw.Write(c.date.get(c.p.now()))
 	c.bw.WriteString("\r\n")
+}
+
+// writeServer writes the proxy's own Server header when server-tokens is
+// on (see nginxconf.Config.ServerTokens).
+func (c *h1conn) writeServer(cfg *nginxconf.Config) {
+	if cfg != nil && cfg.ServerTokens {
+		c.bw.WriteString("Server: ")
+		c.bw.WriteString(c.p.opts.ServerHeader)
+		c.bw.WriteString("\r\n")
+	}
+}
+
+// keepUpstreamServer reports whether an upstream's Server header reaches
+// the client: only with server-tokens and allow-backend-server-header,
+// like nginx, whose proxy hides it by default and whose more_clear_headers
+// (server-tokens false) clears whatever is left.
+func keepUpstreamServer(cfg *nginxconf.Config) bool {
+	return cfg != nil && cfg.ServerTokens && cfg.AllowBackendServerHeader
 }
 
 // writeConnection writes the Connection header the response needs and

@@ -15,7 +15,8 @@ import (
 //
 // Order: count the request against keep-alive-requests; redirect HTTP to
 // HTTPS for hosts with TLS (ssl-redirect, 308 like ingress-nginx); match
-// host and path (404 when nothing matches and there is no default
+// host and the path normalised as nginx does (400 for what nginx refuses;
+// 404 when nothing matches and there is no default
 // backend); 503 when the backend has no ready endpoints; 413 when the body
 // exceeds proxy-body-size; then proxy.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -23,6 +24,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	act := p.cur.Load()
 	cfg := &act.snap.Config
 	sw := &statusWriter{ResponseWriter: w}
+	if cfg.ServerTokens {
+		sw.server = p.opts.ServerHeader
+	}
 	x := &exchange{act: act, cfg: cfg, clientIP: clientIP(r), scheme: "http", port: localPort(r)}
 	if r.TLS != nil {
 		x.scheme = "https"
@@ -41,7 +45,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Connection", "close")
 		}
 	}
-	be, matched = act.snap.Routes.Match(r.Host, r.URL.Path)
+	path, structural, err := route.NormalizePath(r.URL.EscapedPath())
+	if err != nil {
+		http.Error(sw, "400 Bad Request", http.StatusBadRequest)
+		return
+	}
+	if structural {
+		x.normPath = path
+	}
+	be, matched = act.snap.Routes.Match(r.Host, path)
 	if r.TLS == nil && cfg.SSLRedirect {
 		if _, _, ok := act.snap.Routes.TLSHosts(r.Host); ok {
 			p.redirect(sw, r)
@@ -89,6 +101,9 @@ func rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Scheme = "http"
 	pr.Out.URL.Host = x.key.Name() // replaced by the endpoint per attempt
 	pr.Out.Host = pr.In.Host
+	if x.normPath != "" { // send what was matched (see requestPath)
+		pr.Out.URL.Path, pr.Out.URL.RawPath = x.normPath, route.EscapePath(x.normPath)
+	}
 	h := pr.Out.Header
 	h.Set("X-Request-ID", x.reqID)
 	h.Set("X-Real-IP", x.clientIP)

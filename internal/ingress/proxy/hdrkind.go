@@ -22,6 +22,7 @@ const (
 	hAuthorization
 	hDate
 	hIdempotencyKey // Idempotency-Key, X-Idempotency-Key
+	hServer
 )
 
 // kindOf classifies a header name, ignoring case.
@@ -41,6 +42,9 @@ func kindOf(name []byte) hdrKind {
 	case 6:
 		if eqFold(name, "expect") {
 			return hExpect
+		}
+		if eqFold(name, "server") {
+			return hServer
 		}
 	case 7:
 		switch {

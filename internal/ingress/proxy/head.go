@@ -6,27 +6,91 @@ import (
 	"errors"
 )
 
-// maxHeadBytes bounds a request or response head (request line or
-// status line plus headers), like net/http's MaxHeaderBytes of 1 MiB.
+// maxHeadBytes bounds a response head (status line plus headers), like
+// net/http's MaxHeaderBytes of 1 MiB. Request heads are bounded by
+// headLimits instead.
 const maxHeadBytes = 1 << 20
 
 var (
-	errHeadTooLarge = errors.New("proxy: message head too large")
-	errBadHead      = errors.New("proxy: malformed message head")
+	errHeadTooLarge   = errors.New("proxy: message head too large")
+	errRequestLineBig = errors.New("proxy: request line too large")
+	errBadHead        = errors.New("proxy: malformed message head")
 )
+
+// headLimits are nginx's request-head buffers (client-header-buffer-size,
+// large-client-header-buffers): the head is read into a first buffer;
+// a line that does not fit in what is left of the current buffer moves,
+// whole, into a fresh large buffer, so no line may be longer than one
+// large buffer and there are at most count of them. The zero value means
+// no request limits (maxHeadBytes).
+type headLimits struct {
+	first, size, count int
+}
+
+// headAccount tracks where the lines of one head would sit in nginx's
+// buffers.
+type headAccount struct {
+	lim       *headLimits
+	capacity  int // of the current buffer
+	pos       int // bytes used in it
+	used      int // large buffers taken
+	firstLine bool
+}
+
+// add places a complete line of n bytes (with its line end). It returns
+// errRequestLineBig (nginx: 414) or errHeadTooLarge (nginx: 400 "Request
+// Header Or Cookie Too Large") when it does not fit.
+func (a *headAccount) add(n int) error {
+	defer func() { a.firstLine = false }()
+	if a.pos+n <= a.capacity {
+		a.pos += n
+		return nil
+	}
+	if n > a.lim.size || a.used == a.lim.count {
+		return a.tooLarge()
+	}
+	a.used++
+	a.capacity, a.pos = a.lim.size, n
+	return nil
+}
+
+// partial checks a line still being read: n bytes so far.
+func (a *headAccount) partial(n int) error {
+	if n > a.lim.size && n > a.capacity-a.pos {
+		return a.tooLarge()
+	}
+	return nil
+}
+
+func (a *headAccount) tooLarge() error {
+	if a.firstLine {
+		return errRequestLineBig
+	}
+	return errHeadTooLarge
+}
 
 // readHead appends one HTTP/1.x message head, up to and including the
 // empty line that ends it, to raw (which the caller reuses between
 // messages) and returns it. Copying the head out of the bufio.Reader lets
 // the parsers hand out sub-slices that stay valid while the body is read.
-// Empty lines before the first line are skipped, as RFC 9112 allows.
-func readHead(br *bufio.Reader, raw []byte) ([]byte, error) {
+// Empty lines before the first line are skipped, as RFC 9112 allows. lim
+// bounds a request head as nginx does; nil bounds it to maxHeadBytes.
+func readHead(br *bufio.Reader, raw []byte, lim *headLimits) ([]byte, error) {
 	raw = raw[:0]
 	lineStart := 0
+	var acct *headAccount
+	if lim != nil && lim.size > 0 {
+		acct = &headAccount{lim: lim, capacity: lim.first, firstLine: true}
+	}
 	for {
 		frag, err := br.ReadSlice('\n')
-		if len(raw)+len(frag) > maxHeadBytes {
+		if acct == nil && len(raw)+len(frag) > maxHeadBytes {
 			return raw, errHeadTooLarge
+		}
+		if acct != nil && err == bufio.ErrBufferFull {
+			if perr := acct.partial(len(raw) - lineStart + len(frag)); perr != nil {
+				return raw, perr
+			}
 		}
 		raw = append(raw, frag...)
 		if err == bufio.ErrBufferFull {
@@ -36,11 +100,16 @@ func readHead(br *bufio.Reader, raw []byte) ([]byte, error) {
 			return raw, err
 		}
 		line := raw[lineStart:]
-		if isEmptyLine(line) {
-			if lineStart == 0 {
-				raw = raw[:0] // leading CRLF between messages
-				continue
+		if isEmptyLine(line) && lineStart == 0 {
+			raw = raw[:0] // leading CRLF between messages
+			continue
+		}
+		if acct != nil {
+			if aerr := acct.add(len(line)); aerr != nil {
+				return raw, aerr
 			}
+		}
+		if isEmptyLine(line) {
 			return raw, nil
 		}
 		lineStart = len(raw)

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"context"
+	dto "github.com/prometheus/client_model/go"
 	"io"
 	"net"
 	"net/http"
@@ -242,11 +243,25 @@ func mustRequest(t testing.TB, method, url, host string) *http.Request {
 // whose labels include want.
 func (tp *testProxy) metric(t testing.TB, name string, want map[string]string) float64 {
 	t.Helper()
+	sum := 0.0
+	tp.eachSeries(t, name, want, func(m *dto.Metric) {
+		if c := m.GetCounter(); c != nil {
+			sum += c.GetValue()
+		}
+		if h := m.GetHistogram(); h != nil {
+			sum += float64(h.GetSampleCount())
+		}
+	})
+	return sum
+}
+
+// eachSeries calls f for every series named name whose labels include want.
+func (tp *testProxy) eachSeries(t testing.TB, name string, want map[string]string, f func(*dto.Metric)) {
+	t.Helper()
 	mfs, err := tp.reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := 0.0
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
@@ -262,15 +277,9 @@ func (tp *testProxy) metric(t testing.TB, name string, want map[string]string) f
 					continue next
 				}
 			}
-			if c := m.GetCounter(); c != nil {
-				sum += c.GetValue()
-			}
-			if h := m.GetHistogram(); h != nil {
-				sum += float64(h.GetSampleCount())
-			}
+			f(m)
 		}
 	}
-	return sum
 }
 
 type (

@@ -27,6 +27,9 @@ type metrics struct {
 
 	mu     sync.RWMutex
 	routes map[routeLabels]*routeMetrics
+	// live are the routes of the current Snapshot (nil before the first):
+	// series are created only for them, and keepOnly deletes the others.
+	live map[routeLabels]bool
 }
 
 // routeLabels are the labels a request is counted under; empty when no
@@ -94,7 +97,9 @@ func (m *metrics) conn(reused bool) {
 	}
 }
 
-// route returns the resolved handles for l.
+// route returns the resolved handles for l, or nil when l is no longer a
+// route (a request that matched a route the last Swap removed): counting it
+// would bring back a series keepOnly deleted.
 func (m *metrics) route(l routeLabels) *routeMetrics {
 	m.mu.RLock()
 	rm := m.routes[l]
@@ -104,6 +109,9 @@ func (m *metrics) route(l routeLabels) *routeMetrics {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.live != nil && l != (routeLabels{}) && !m.live[l] {
+		return nil
+	}
 	if rm = m.routes[l]; rm == nil {
 		rm = &routeMetrics{
 			labels:   l,
@@ -137,8 +145,30 @@ func (rm *routeMetrics) status(m *metrics, status int) prometheus.Counter {
 	return c
 }
 
+// keepOnly makes live the current routes and deletes the series of every
+// other one, so that a deleted Ingress, or a Service no Ingress routes to
+// any more, leaves no series behind. Requests that did not match a route
+// (empty labels) are always counted.
+func (m *metrics) keepOnly(live map[routeLabels]bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.live = live
+	for l := range m.routes {
+		if l == (routeLabels{}) || live[l] {
+			continue
+		}
+		delete(m.routes, l)
+		m.requests.DeletePartialMatch(prometheus.Labels{"ingress": l.ingress, "namespace": l.namespace, "service": l.service})
+		m.duration.DeleteLabelValues(l.ingress, l.namespace, l.service)
+		m.upstream.DeleteLabelValues(l.ingress, l.namespace, l.service)
+	}
+}
+
 func (m *metrics) observe(l routeLabels, status int, d time.Duration, attempts []attempt) {
 	rm := m.route(l)
+	if rm == nil {
+		return
+	}
 	rm.status(m, status).Inc()
 	rm.duration.Observe(d.Seconds())
 	for _, a := range attempts {

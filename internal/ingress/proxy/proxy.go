@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httputil"
 	"net/netip"
 	"sync"
@@ -42,6 +43,9 @@ type Options struct {
 	// (which otherwise serves all but HTTP/2): the slower reference
 	// implementation, for comparisons and as a way back.
 	NetHTTPOnly bool
+	// ServerHeader is the Server header sent with server-tokens true;
+	// default "fjord".
+	ServerHeader string
 }
 
 // Proxy is an http.Handler that proxies requests according to the current
@@ -101,6 +105,9 @@ func New(opts Options) (*Proxy, error) {
 	if p.opts.HTTPSPort == 0 {
 		p.opts.HTTPSPort = 443
 	}
+	if p.opts.ServerHeader == "" {
+		p.opts.ServerHeader = "fjord"
+	}
 	if opts.AccessLog != nil {
 		p.logs = newLogSink(logWriterFor(opts.AccessLog))
 	}
@@ -116,8 +123,14 @@ func New(opts Options) (*Proxy, error) {
 		Rewrite:      rewrite,
 		Transport:    &upstreamTripper{p: p},
 		ErrorHandler: p.upstreamError,
-		BufferPool:   newBufferPool(),
-		ErrorLog:     slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+		ModifyResponse: func(r *http.Response) error {
+			if x := exchangeFrom(r.Request.Context()); x == nil || !keepUpstreamServer(x.cfg) {
+				r.Header.Del("Server")
+			}
+			return nil
+		},
+		BufferPool: newBufferPool(),
+		ErrorLog:   slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
 	}
 	empty := &Snapshot{Routes: route.Build(nil, "", false), Config: nginxconf.Defaults(1)}
 	p.cur.Store(&active{snap: empty, tr: newTransport(transportParamsOf(empty.Config)), ups: p.resolveUpstreams(empty)})
@@ -149,6 +162,11 @@ func (p *Proxy) Swap(in *Snapshot) {
 		next.tr = newTransport(params)
 	}
 	p.cur.Store(next)
+	live := map[routeLabels]bool{}
+	for _, b := range s.Routes.IngressBackends() {
+		live[routeLabels{b.IngressName, b.Namespace, b.Service}] = true
+	}
+	p.metrics.keepOnly(live)
 	eps := p.lb.keepOnly(s.Upstreams)
 	next.tr.pool.forget(eps)
 	if next.tr != old.tr {

@@ -28,6 +28,7 @@ type rawIO struct {
 	net.Conn
 	rc     syscall.RawConn
 	rd, wr rawOp
+	pk     peekOp
 }
 
 // rawOp is the state of the Read or the Write in progress.
@@ -50,7 +51,7 @@ func newRawIO(c net.Conn) net.Conn {
 		return c
 	}
 	r := &rawIO{Conn: c, rc: rc}
-	r.rd.fn, r.wr.fn = r.rd.read, r.wr.write
+	r.rd.fn, r.wr.fn, r.pk.fn = r.rd.read, r.wr.write, r.pk.peek
 	return r
 }
 
@@ -121,4 +122,46 @@ func (r *rawIO) Write(b []byte) (int, error) {
 		return op.n, &net.OpError{Op: "write", Net: "tcp", Source: r.LocalAddr(), Addr: r.RemoteAddr(), Err: op.errno}
 	}
 	return op.n, nil
+}
+
+// peekOp is the state of a waitReadable in progress; its fn is bound
+// once, so waiting allocates nothing.
+type peekOp struct {
+	n     uintptr
+	errno syscall.Errno
+	one   [1]byte
+	fn    func(uintptr) bool
+}
+
+func (p *peekOp) peek(fd uintptr) bool {
+	for {
+		p.n, _, p.errno = syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p.one[0])), 1,
+			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+		switch p.errno {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false // wait in the poller
+		}
+		return true
+	}
+}
+
+// waitReadable blocks until the socket has a byte to read, the peer has
+// closed it, or the read deadline passes, without reading: a MSG_PEEK of
+// one byte inside the poller. It reports io.EOF when the peer closed. It
+// must not run concurrently with Read.
+func (r *rawIO) waitReadable() error {
+	op := &r.pk
+	op.n, op.errno = 0, 0
+	err := r.rc.Read(op.fn)
+	switch {
+	case err != nil:
+		return err
+	case op.errno != 0:
+		return &net.OpError{Op: "read", Net: "tcp", Source: r.LocalAddr(), Addr: r.RemoteAddr(), Err: op.errno}
+	case op.n == 0:
+		return io.EOF
+	}
+	return nil
 }

@@ -90,3 +90,44 @@ func TestRawFileWriter(t *testing.T) {
 		t.Error("a pipe must be written normally")
 	}
 }
+
+// TestRawIOWaitReadable: waiting consumes nothing, honours the deadline
+// and reports the peer's close.
+func TestRawIOWaitReadable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	peer := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			peer <- c
+		}
+	}()
+	nc, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	c := newRawIO(nc).(*rawIO)
+	p := <-peer
+	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if err := c.waitReadable(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("nothing sent: %v, want the deadline", err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(p, "hi")
+	if err := c.waitReadable(); err != nil {
+		t.Fatalf("data sent: %v", err)
+	}
+	buf := make([]byte, 8)
+	if n, err := io.ReadAtLeast(c, buf, 2); err != nil || string(buf[:n]) != "hi" {
+		t.Fatalf("read after the wait: %q, %v; the wait must not consume", buf[:n], err)
+	}
+	p.Close()
+	if err := c.waitReadable(); err != io.EOF {
+		t.Fatalf("peer closed: %v, want io.EOF", err)
+	}
+}

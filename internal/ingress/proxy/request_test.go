@@ -3,16 +3,19 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/fjord-net/fjord/internal/ingress/route"
 )
 
 // parseString reads and parses one request head from s.
 func parseString(s string) (*request, *parseError, error) {
 	br := bufio.NewReaderSize(strings.NewReader(s), 64)
 	r := &request{}
-	raw, err := readHead(br, nil)
+	raw, err := readHead(br, nil, &testHeadLimits)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -133,10 +136,55 @@ func TestParseRequest(t *testing.T) {
 	}
 }
 
+// testHeadLimits are ingress-nginx's defaults: client-header-buffer-size
+// 1k, large-client-header-buffers 4 8k.
+var testHeadLimits = headLimits{first: 1 << 10, size: 8 << 10, count: 4}
+
+// TestReadHeadLimits: the boundaries are nginx 1.22.1's with the same
+// buffers (docs/ingress.md): a line, with its CRLF, must fit in 8 KiB; the
+// lines of a head must pack into the first buffer and four large ones, a
+// line never spanning two.
 func TestReadHeadLimits(t *testing.T) {
-	big := "GET / HTTP/1.1\r\nHost: a\r\nX: " + strings.Repeat("a", maxHeadBytes) + "\r\n\r\n"
-	if _, _, err := parseString(big); err != errHeadTooLarge {
-		t.Errorf("head over %d bytes: %v, want errHeadTooLarge", maxHeadBytes, err)
+	reqLine := func(n int) string {
+		return "GET /" + strings.Repeat("a", n-len("GET / HTTP/1.1")) + " HTTP/1.1\r\nHost: x\r\n\r\n"
+	}
+	hdrLine := func(n int) string { return "GET / HTTP/1.1\r\nHost: x\r\nX: " + strings.Repeat("b", n-3) + "\r\n\r\n" }
+	many := func(count, size int) string {
+		var b strings.Builder
+		b.WriteString("GET / HTTP/1.1\r\nHost: x\r\n")
+		for i := range count {
+			fmt.Fprintf(&b, "X%d: %s\r\n", i, strings.Repeat("c", size))
+		}
+		b.WriteString("Connection: close\r\n\r\n")
+		return b.String()
+	}
+	for _, tc := range []struct {
+		name string
+		head string
+		want error
+	}{
+		{"request line of 8190", reqLine(8190), nil},
+		{"request line of 8191", reqLine(8191), errRequestLineBig},
+		{"request line of 100k", reqLine(100 << 10), errRequestLineBig},
+		{"header line of 8190", hdrLine(8190), nil},
+		{"header line of 8191", hdrLine(8191), errHeadTooLarge},
+		{"header line of 1M", hdrLine(1 << 20), errHeadTooLarge},
+		{"8 headers of 4000 (32094 bytes)", many(8, 4000), nil},
+		{"9 headers of 4000", many(9, 4000), errHeadTooLarge},
+		{"4 headers of 8000", many(4, 8000), nil},
+		{"5 headers of 8000", many(5, 8000), errHeadTooLarge},
+	} {
+		for _, bufSize := range []int{64, 8 << 10} {
+			br := bufio.NewReaderSize(strings.NewReader(tc.head), bufSize)
+			_, err := readHead(br, nil, &testHeadLimits)
+			if err != tc.want {
+				t.Errorf("%s (reader of %d): %v, want %v", tc.name, bufSize, err, tc.want)
+			}
+		}
+	}
+	big := "HTTP/1.1 200 OK\r\nX: " + strings.Repeat("a", maxHeadBytes) + "\r\n\r\n"
+	if _, err := readHead(bufio.NewReader(strings.NewReader(big)), nil, nil); err != errHeadTooLarge {
+		t.Errorf("response head over %d bytes: %v, want errHeadTooLarge", maxHeadBytes, err)
 	}
 	if _, _, err := parseString("GET / HTTP/1.1\r\nHost: a\r\n"); err == nil {
 		t.Error("truncated head was accepted")
@@ -144,19 +192,22 @@ func TestReadHeadLimits(t *testing.T) {
 }
 
 func TestRequestPath(t *testing.T) {
-	for _, tc := range []struct{ target, path, host string }{
-		{"/a/b?c=d", "/a/b", ""},
-		{"/a%2Fb%20c", "/a/b c", ""},
-		{"http://h.example:8080/p?q", "/p", "h.example:8080"},
-		{"*", "*", ""},
+	for _, tc := range []struct{ target, path, host, fwd string }{
+		{"/a/b?c=d", "/a/b", "", "/a/b?c=d"},
+		{"/a%2Fb%20c", "/a/b c", "", "/a%2Fb%20c"},
+		{"/a/./b/../c?q#f", "/a/c", "", "/a/c?q"},
+		{"/a#f", "/a", "", "/a"},
+		{"http://h.example:8080/p?q", "/p", "h.example:8080", "/p?q"},
+		{"http://h.example:8080?q", "/", "h.example:8080", "/?q"},
+		{"http://h//p", "/p", "h", "/p"},
 	} {
-		p, h, ok := requestPath([]byte(tc.target))
-		if !ok || p != tc.path || h != tc.host {
-			t.Errorf("%q: %q %q %v, want %q %q", tc.target, p, h, ok, tc.path, tc.host)
+		p, h, fwd, ok := requestPath([]byte(tc.target))
+		if !ok || p != tc.path || h != tc.host || string(fwd) != tc.fwd {
+			t.Errorf("%q: %q %q %q %v, want %q %q %q", tc.target, p, h, fwd, ok, tc.path, tc.host, tc.fwd)
 		}
 	}
-	for _, bad := range []string{"/a%zz", "relative", "http://"} {
-		if _, _, ok := requestPath([]byte(bad)); ok {
+	for _, bad := range []string{"/a%zz", "relative", "http://", "*", "/../a", "/a/%00"} {
+		if _, _, _, ok := requestPath([]byte(bad)); ok {
 			t.Errorf("%q accepted", bad)
 		}
 	}
@@ -168,7 +219,8 @@ func TestRequestPath(t *testing.T) {
 // FuzzParseRequest checks the request-head parser against net/http's:
 // whatever both accept, they must frame the same way (method, Host,
 // Content-Length, chunked), so the proxy and a net/http upstream can
-// never disagree about where a request ends.
+// never disagree about where a request ends. It also checks that the
+// target sent upstream means the path that was routed.
 func FuzzParseRequest(f *testing.F) {
 	for _, s := range []string{
 		"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -178,6 +230,8 @@ func FuzzParseRequest(f *testing.F) {
 		"GET http://h/p HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
 		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n c\r\n\r\n",
+		"GET /api/%2e%2e//internal/./x?q=/../ HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET http://h//a%2F..%2Fb#f HTTP/1.1\r\nHost: a\r\n\r\n",
 	} {
 		f.Add(s)
 	}
@@ -191,6 +245,15 @@ func FuzzParseRequest(f *testing.F) {
 		}
 		if r.chunked && r.contentLength >= 0 {
 			t.Fatalf("%q: both chunked and Content-Length", in)
+		}
+		// What is sent upstream normalises, without structural change, to
+		// what was matched: the upstream sees the path the routing saw.
+		if path, _, fwd, ok := requestPath(r.target); ok {
+			sent, _, _ := strings.Cut(string(fwd), "?")
+			n, structural, err := route.NormalizePath(sent)
+			if err != nil || n != path || structural {
+				t.Fatalf("%q: routed %q but sent %q (normalises to %q, %v, %v)", in, path, fwd, n, structural, err)
+			}
 		}
 		std, err := http.ReadRequest(bufio.NewReader(strings.NewReader(in)))
 		if err != nil {

@@ -59,7 +59,7 @@ func FuzzParseResponse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		raw, err := readHead(bufio.NewReader(strings.NewReader(in)), nil)
+		raw, err := readHead(bufio.NewReader(strings.NewReader(in)), nil, nil)
 		if err != nil {
 			return
 		}

@@ -9,23 +9,33 @@ import (
 // statusWriter records the status and body size of a response for the
 // access log and metrics. It passes Flush and Hijack (needed for upgraded
 // connections) through to the server's writer.
+//
+// It also settles the Server header before the head goes out: none when
+// server is "" (server-tokens off), else the upstream's if one was let
+// through, else server.
 type statusWriter struct {
 	http.ResponseWriter
 	status   int
 	bytes    int64
 	hijacked bool
+	server   string
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 || w.status < 200 {
 		w.status = code
 	}
+	if h := w.Header(); w.server == "" {
+		h.Del("Server")
+	} else if h.Get("Server") == "" {
+		h.Set("Server", w.server)
+	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)

@@ -20,6 +20,10 @@
 //     chosen; if none of its paths match, the request does NOT fall through
 //     to less specific hosts (like an nginx server block or a Gateway API
 //     listener), it goes to the default backend.
+//   - Request paths are normalised first, as nginx does before it picks a
+//     location (NormalizePath: decode, merge slashes, resolve dot
+//     segments; refuse what nginx answers with 400), and EscapePath gives
+//     the form to forward when normalising changed the path's structure.
 //   - Paths: Exact compares strings. Prefix compares element by element on
 //     "/", ignoring a trailing slash ("/foo" matches "/foo", "/foo/" and
 //     "/foo/bar", not "/foobar"; "/" matches everything).

@@ -10,22 +10,36 @@ import (
 // port may be named by several Ingresses.
 func (t *Table) Backends() []Backend {
 	seen := map[Backend]bool{}
-	add := func(b Backend) {
+	t.eachBackend(func(b Backend) {
 		b.IngressName = ""
 		seen[b] = true
-	}
+	})
+	return sortedBackends(seen)
+}
+
+// IngressBackends returns every distinct backend the table can route to
+// together with the Ingress that routes there (IngressName set), sorted:
+// the label sets a proxy counts requests under.
+func (t *Table) IngressBackends() []Backend {
+	seen := map[Backend]bool{}
+	t.eachBackend(func(b Backend) { seen[b] = true })
+	return sortedBackends(seen)
+}
+
+// eachBackend calls f for the default backend and every rule's backend.
+func (t *Table) eachBackend(f func(Backend)) {
 	if t.defaultBackend != nil {
-		add(*t.defaultBackend)
+		f(*t.defaultBackend)
 	}
 	each := func(ps *paths) {
 		if ps == nil {
 			return
 		}
 		for _, b := range ps.exact {
-			add(b)
+			f(b)
 		}
 		for _, b := range ps.prefix {
-			add(b)
+			f(b)
 		}
 	}
 	for _, ps := range t.exact {
@@ -35,11 +49,20 @@ func (t *Table) Backends() []Backend {
 		each(ps)
 	}
 	each(t.anyHost)
+}
+
+// sortedBackends returns the keys of seen ordered by Ingress, then backend.
+func sortedBackends(seen map[Backend]bool) []Backend {
 	out := make([]Backend, 0, len(seen))
 	for b := range seen {
 		out = append(out, b)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].IngressName != out[j].IngressName {
+			return out[i].IngressName < out[j].IngressName
+		}
+		return out[i].String() < out[j].String()
+	})
 	return out
 }
 

@@ -22,8 +22,10 @@ type Table struct {
 }
 
 // Match returns the backend for a request. host is the Host header (or
-// :authority), with or without port; path is the URL path without query
-// string. ok is false when nothing, not even a default backend, matches.
+// :authority), with or without port; path is the request's path as
+// NormalizePath returns it (decoded, slashes merged, dot segments
+// resolved): matching a raw path would let "/api/../internal" reach the
+// /api backend. ok is false when nothing, not even a default backend, matches.
 func (t *Table) Match(host, path string) (Backend, bool) {
 	if path == "" || path[0] != '/' {
 		path = "/" + path

@@ -34,6 +34,10 @@ type Config struct {
 	HTTPSAddr   string // TLS listener, e.g. ":443"
 	MetricsAddr string // /metrics and /healthz; "" = off
 
+	// ServerHeader is the Server response header with server-tokens true
+	// (proxy.Options.ServerHeader).
+	ServerHeader string
+
 	ConfigMap string // namespace/name of the ingress-nginx ConfigMap
 	Class     string // ingress class served
 
@@ -98,10 +102,11 @@ func Run(ctx context.Context, cfg Config) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	p, err := proxy.New(proxy.Options{
-		AccessLog:  cfg.AccessLog,
-		Registerer: reg,
-		Logger:     log,
-		HTTPSPort:  portOf(ls.Addr()),
+		AccessLog:    cfg.AccessLog,
+		Registerer:   reg,
+		Logger:       log,
+		HTTPSPort:    portOf(ls.Addr()),
+		ServerHeader: cfg.ServerHeader,
 	})
 	if err != nil {
 		return err

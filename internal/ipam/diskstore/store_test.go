@@ -97,19 +97,22 @@ func TestConcurrentGoroutines(t *testing.T) {
 	checkUnique(t, ips)
 }
 
-// TestHelperAllocate is run as a child process by TestConcurrentProcesses.
-func TestHelperAllocate(t *testing.T) {
-	dir, id := os.Getenv("FJORD_IPAM_HELPER_DIR"), os.Getenv("FJORD_IPAM_HELPER_ID")
-	if dir == "" {
-		t.Skip("helper process only")
-	}
-	for i := range 8 {
-		ip, err := allocate(dir, ipam.Owner{ContainerID: id + "-" + strconv.Itoa(i), IfName: "eth0"})
-		if err != nil {
-			t.Fatal(err)
+// TestMain runs the child process of TestConcurrentProcesses when asked to:
+// it allocates 8 addresses in $FJORD_IPAM_HELPER_DIR and prints them.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv("FJORD_IPAM_HELPER_DIR"); dir != "" {
+		id := os.Getenv("FJORD_IPAM_HELPER_ID")
+		for i := range 8 {
+			ip, err := allocate(dir, ipam.Owner{ContainerID: id + "-" + strconv.Itoa(i), IfName: "eth0"})
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			fmt.Println("IP", ip)
 		}
-		fmt.Println("IP", ip)
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
 }
 
 func TestConcurrentProcesses(t *testing.T) {
@@ -122,7 +125,7 @@ func TestConcurrentProcesses(t *testing.T) {
 	outs := make([][]byte, procs)
 	var wg sync.WaitGroup
 	for i := range procs {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperAllocate$", "-test.v")
+		cmd := exec.Command(os.Args[0]) // TestMain turns it into the helper
 		cmd.Env = append(os.Environ(), "FJORD_IPAM_HELPER_DIR="+dir, "FJORD_IPAM_HELPER_ID=p"+strconv.Itoa(i))
 		cmds[i] = cmd
 		wg.Go(func() {

@@ -24,6 +24,7 @@ type balancer struct {
 	tracker    sched.ConnTracker // sched when it counts connections, else nil
 	counts     map[netip.AddrPort]*counters
 	noEndpoint uint64
+	evictions  uint64
 }
 
 // counters are one endpoint's numbers.
@@ -192,6 +193,13 @@ func (b *balancer) unreachable() {
 	b.noEndpoint++
 }
 
+// evicted counts a UDP session ended to make room for a new client.
+func (b *balancer) evicted() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.evictions++
+}
+
 // isConfigured reports whether a is an endpoint of the service now.
 func (b *balancer) isConfigured(a netip.AddrPort) bool {
 	b.mu.Lock()
@@ -206,6 +214,7 @@ func (b *balancer) stats(s *ServiceStats) {
 	defer b.mu.Unlock()
 	s.Scheduler = b.name
 	s.NoEndpoint = b.noEndpoint
+	s.UDPEvicted = b.evictions
 	seen := make(map[netip.AddrPort]bool, len(b.eps))
 	for _, ep := range b.eps {
 		seen[ep.Addr] = true

@@ -42,7 +42,18 @@
 // Options.UDPIdleTimeout without traffic in either direction, when its
 // endpoint answers with ICMP port unreachable, or at once when its
 // endpoint is removed from the service, so the client's next datagram is
-// scheduled afresh.
+// scheduled afresh. Per-client state is bounded: at most
+// Options.UDPMaxSessions sessions per service (a new client beyond it ends
+// the least recently heard-from session), and a session waits for replies
+// without a buffer, borrowing a 64 KiB one from a pool only while a
+// datagram is moved. Only the service's one read loop holds a buffer for
+// good.
+//
+// Who may reach the listeners is not this package's business: they bind
+// the wildcard address (nftables redirects to the primary address of the
+// interface a packet came in on, which differs per interface), and the
+// nftables proxier drops every new connection to the userspace port range
+// that its own rules did not redirect there (nftproxy Config.UserspacePorts).
 //
 // # Trade-offs
 //

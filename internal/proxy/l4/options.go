@@ -12,6 +12,10 @@ import (
 const (
 	DefaultDialTimeout    = 2 * time.Second
 	DefaultUDPIdleTimeout = 30 * time.Second
+	// DefaultUDPMaxSessions bounds the UDP sessions of one service. A
+	// session costs a goroutine and a connected socket (no buffer while
+	// idle), so 4096 sessions stay within a few tens of MiB.
+	DefaultUDPMaxSessions = 4096
 )
 
 // Dialer opens the proxy's side of a connection to an endpoint. network is
@@ -36,6 +40,11 @@ type Options struct {
 	// UDPIdleTimeout ends a UDP session that has seen no datagram in
 	// either direction for this long. 0 means DefaultUDPIdleTimeout.
 	UDPIdleTimeout time.Duration
+	// UDPMaxSessions bounds the UDP sessions (client addresses) of one
+	// service. A datagram from a new client beyond it ends the session
+	// whose client was heard from longest ago (its next datagram is
+	// scheduled afresh). 0 means DefaultUDPMaxSessions.
+	UDPMaxSessions int
 	// Logger receives connection-level failures at debug level and
 	// listener failures at warn level. nil discards.
 	Logger *slog.Logger
@@ -59,6 +68,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.UDPIdleTimeout <= 0 {
 		o.UDPIdleTimeout = DefaultUDPIdleTimeout
+	}
+	if o.UDPMaxSessions <= 0 {
+		o.UDPMaxSessions = DefaultUDPMaxSessions
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -22,6 +22,7 @@ type Proxy struct {
 	ctx    context.Context // cancelled by Close; ends every connection
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the proxy starts
+	bufs   sync.Pool      // *[]byte of maxDatagram: UDP replies in flight
 
 	mu       sync.Mutex // guards services and closed; held across Set
 	services map[string]*service
@@ -52,6 +53,7 @@ func New(opts Options) *Proxy {
 		opts:     opts.withDefaults(),
 		ctx:      ctx,
 		cancel:   cancel,
+		bufs:     sync.Pool{New: func() any { b := make([]byte, maxDatagram); return &b }},
 		services: make(map[string]*service),
 	}
 }

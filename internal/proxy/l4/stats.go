@@ -21,6 +21,9 @@ type ServiceStats struct {
 	// NoEndpoint counts TCP connections reset and UDP datagrams dropped
 	// because no endpoint could be picked or reached.
 	NoEndpoint uint64
+	// UDPEvicted counts UDP sessions ended to make room for a new client
+	// (Options.UDPMaxSessions).
+	UDPEvicted uint64
 }
 
 // EndpointStats are the counters of one endpoint of a service.

@@ -104,3 +104,85 @@ func TestUDPNoEndpointDrops(t *testing.T) {
 	}
 	eventually(t, "drop counted", func() bool { return p.Stats()[0].NoEndpoint == 1 })
 }
+
+// TestUDPSessionCap shows that per-client state is bounded: with room for
+// two sessions, a third client ends the session of the client heard from
+// longest ago, and that client's next datagram starts a new session.
+func TestUDPSessionCap(t *testing.T) {
+	u0 := udpBackend(t, "u0")
+	p := newProxy(t, Options{UDPMaxSessions: 2})
+	mustSet(t, p, udpService("s", "lc", u0))
+	addr := addrOf(t, p, "s")
+	c1, c2, c3 := newUDPClient(t, addr), newUDPClient(t, addr), newUDPClient(t, addr)
+	for _, c := range []*udpClient{c1, c2, c1} { // c2 is now the least recent
+		if got := c.ask("x"); got != "u0:x" {
+			t.Fatalf("got %q", got)
+		}
+	}
+	if n := activeOn(p, "s", u0.Addr); n != 2 {
+		t.Fatalf("active sessions %d, want 2", n)
+	}
+	if got := c3.ask("y"); got != "u0:y" {
+		t.Fatalf("third client got %q", got)
+	}
+	eventually(t, "c2's session ended", func() bool { return activeOn(p, "s", u0.Addr) == 2 })
+	if st := p.Stats()[0]; st.UDPEvicted != 1 {
+		t.Fatalf("evicted %d, want 1", st.UDPEvicted)
+	}
+	// c1 kept its session (3 sessions so far); c2 gets a new one, evicting c1.
+	if got := c1.ask("z"); got != "u0:z" {
+		t.Fatalf("c1 got %q", got)
+	}
+	if e, _ := endpointStats(p, "s", u0.Addr); e.Total != 3 {
+		t.Fatalf("sessions %d, want 3: c1 must have kept its session", e.Total)
+	}
+	if got := c2.ask("w"); got != "u0:w" {
+		t.Fatalf("c2 got %q", got)
+	}
+	eventually(t, "two sessions", func() bool { return activeOn(p, "s", u0.Addr) == 2 })
+	st := p.Stats()[0]
+	if st.UDPEvicted != 2 || st.Endpoints[0].Total != 4 {
+		t.Fatalf("evicted %d, sessions %d; want 2 and 4", st.UDPEvicted, st.Endpoints[0].Total)
+	}
+}
+
+// TestUDPManyClientsBounded sends from more client addresses than the cap
+// and checks that sessions (and so goroutines and sockets) stay at the cap.
+func TestUDPManyClientsBounded(t *testing.T) {
+	u0 := udpBackend(t, "u0")
+	const max = 8
+	p := newProxy(t, Options{UDPMaxSessions: max})
+	mustSet(t, p, udpService("s", "lc", u0))
+	addr := addrOf(t, p, "s")
+	for i := range 5 * max {
+		if got := newUDPClient(t, addr).ask("m"); got != "u0:m" {
+			t.Fatalf("client %d got %q", i, got)
+		}
+		if n := activeOn(p, "s", u0.Addr); n > max {
+			t.Fatalf("after %d clients: %d sessions, cap %d", i+1, n, max)
+		}
+	}
+	if st := p.Stats()[0]; st.UDPEvicted != 4*max {
+		t.Fatalf("evicted %d, want %d", st.UDPEvicted, 4*max)
+	}
+}
+
+// TestUDPPortUnreachableEndsSession: an endpoint answering with ICMP port
+// unreachable ends the session at once (the relay sees the error while it
+// waits for a reply without a buffer).
+func TestUDPPortUnreachableEndsSession(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := sched.Endpoint{Addr: addrPortOf(pc.LocalAddr()), Weight: 1}
+	pc.Close()
+	p := newProxy(t, Options{})
+	mustSet(t, p, udpService("s", "lc", dead))
+	c := newUDPClient(t, addrOf(t, p, "s"))
+	if _, err := c.conn.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a session opened", func() bool { e, _ := endpointStats(p, "s", dead.Addr); return e.Total == 1 })
+	eventually(t, "the session ended", func() bool { return activeOn(p, "s", dead.Addr) == 0 })
+}

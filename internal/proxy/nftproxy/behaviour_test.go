@@ -78,6 +78,12 @@ func TestPacketPaths(t *testing.T) {
 		{name: "ITP Local without a local endpoint: dropped", pkt: tcp(pod, "10.96.0.81:6379"), want: "drop"},
 		{name: "userspace service is redirected", pkt: tcp(pod, "10.96.0.60:5432"), want: "accept redirect :40060"},
 		{name: "userspace service from outside is redirected unmasqueraded", pkt: tcp(client, "10.96.0.60:5432"), want: "accept redirect :40060"},
+		{name: "userspace port from outside, not redirected, is dropped", pkt: tcp(client, "198.18.0.1:40060"), want: "drop"},
+		{name: "userspace port from a pod, not redirected, is dropped", pkt: tcp(pod, "198.18.0.1:40060"), want: "drop"},
+		{name: "userspace range over UDP, not redirected, is dropped", pkt: udp(client, "198.18.0.1:40999"), want: "drop"},
+		{name: "a port above the userspace range is left alone", pkt: tcp(client, "198.18.0.1:41000"), want: "accept"},
+		{name: "without UserspacePorts the range is left alone", pkt: tcp(client, "198.18.0.1:40060"), want: "accept",
+			cfg: func(c *Config) { c.UserspacePorts = [2]uint16{} }},
 		{name: "other traffic is untouched", pkt: tcp(pod, "10.244.2.7:8080"), want: "accept"},
 	}
 	for _, tt := range tests {

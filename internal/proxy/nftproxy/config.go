@@ -57,6 +57,14 @@ type Config struct {
 	// foreign virtual servers from cleanup; nftables mode owns only its
 	// table, so this is the closest meaning.)
 	ExcludeCIDRs []netip.Prefix
+	// UserspacePorts is the port range (first, last) of the userspace L4
+	// proxy's listeners (lc and wlc services). The listeners bind the
+	// wildcard address, because a redirect goes to the primary address of
+	// the interface a packet arrived on; so the input rules drop every new
+	// TCP or UDP connection to the range that fjord's own redirect did not
+	// send there (conntrack status dnat unset): a node's address and port
+	// 61000 reach nothing from outside. Zero: no such rule.
+	UserspacePorts [2]uint16
 	// MasqueradeAll masquerades all traffic to cluster IPs.
 	MasqueradeAll bool
 	// MasqueradeMark is the mark bit for masquerade; 0 means
@@ -108,6 +116,7 @@ type settings struct {
 	wrrMaxSlots  int
 	netlink      bool
 	fullRead     time.Duration
+	userspace    [2]uint16
 }
 
 func newSettings(c Config) (*settings, error) {
@@ -156,6 +165,12 @@ func newSettings(c Config) (*settings, error) {
 		if fam.has(p.Addr()) {
 			s.serviceCIDRs = append(s.serviceCIDRs, p.Masked())
 		}
+	}
+	if u := c.UserspacePorts; u != [2]uint16{} {
+		if u[0] == 0 || u[0] > u[1] {
+			return nil, fmt.Errorf("nftproxy: UserspacePorts %d-%d is not a port range", u[0], u[1])
+		}
+		s.userspace = u
 	}
 	s.noNodePorts = c.DisableNodePorts
 	if c.ClusterCIDR.IsValid() {

@@ -123,7 +123,7 @@ func TestGoldenRulesets(t *testing.T) {
 		},
 	}, {
 		name: "userspace",
-		note: "An lc service served by a userspace proxy on port 40000: redirected there instead of DNATed.",
+		note: "An lc service served by a userspace proxy on port 40000: redirected there instead of DNATed. Every golden has UserspacePorts 40000-40999: filter-input drops new connections to that range that no redirect sent there.",
 		m: func() servicemap.Map {
 			sp := svcPort("default", "db", "", servicemap.TCP, "10.96.0.18", 5432, "10.244.1.5:5432@node-a", "10.244.2.7:5432")
 			sp.Scheduler = "lc"

@@ -43,6 +43,8 @@ func testConfig(clock *fakeClock) Config {
 		ClusterCIDR: clusterCIDR,
 		HashSeed:    0x5eed,
 		Now:         clock.Now,
+		// The userspace proxy's range; the tests' lc services use ports in it.
+		UserspacePorts: [2]uint16{40000, 40999},
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 //	    @service-nodeports (proto . port) to a service port's chains
 //	nat-postrouting (srcnat) -> masquerading: masquerade packets that
 //	    mark-for-masquerade marked
+//	filter-input (filter), new connections to the userspace proxy's
+//	    port range that no fjord redirect sent there: drop
 //	filter-input, filter-forward, filter-output (filter), new
 //	    connections -> service-endpoints-check / nodeport-endpoints-check:
 //	    reject or drop by @no-endpoint-services / @no-endpoint-nodeports,
@@ -99,6 +101,10 @@ func (s *settings) layout() layout {
 	base(natOutputChain, knftables.NATType, knftables.OutputHook, serviceDNATPriority, "jump "+servicesChain)
 	base(natPostroutingChain, knftables.NATType, knftables.PostroutingHook, knftables.SNATPriority, "jump "+masqueradingChain)
 	var inputRules []string
+	if u := s.userspace; u[0] != 0 {
+		// A redirect is a DNAT to a local address: conntrack marks it.
+		inputRules = append(inputRules, "ct state new meta l4proto { tcp, udp } th dport "+itoa(int(u[0]))+"-"+itoa(int(u[1]))+" ct status & dnat == 0 drop")
+	}
 	if !s.noNodePorts {
 		inputRules = append(inputRules, "ct state new jump "+nodePortEndpointsCheckChain)
 	}

@@ -227,6 +227,17 @@ func (tr *tracer) rule(s *state, rule string) (verdict, target string) {
 					expect(".", "th", "dport", "vmap")
 					return tr.vmapLookup(next(), s.proto+" . "+strconv.Itoa(int(s.dst.Port())))
 				}
+				if toks[i] == "{" { // meta l4proto { tcp, udp }
+					in := false
+					next()
+					for tok := next(); tok != "}"; tok = next() {
+						in = in || strings.TrimSuffix(tok, ",") == s.proto
+					}
+					if !in {
+						return "", ""
+					}
+					continue
+				}
 				if next() != s.proto {
 					return "", ""
 				}
@@ -264,7 +275,22 @@ func (tr *tracer) rule(s *state, rule string) (verdict, target string) {
 			if !tr.isLocal(a) {
 				return "", ""
 			}
+		case "th": // th dport FIRST-LAST
+			expect("dport")
+			lo, hi, _ := strings.Cut(next(), "-")
+			first, _ := strconv.Atoi(lo)
+			last, _ := strconv.Atoi(hi)
+			if p := int(s.dst.Port()); p < first || p > last {
+				return "", ""
+			}
 		case "ct":
+			if toks[i] == "status" { // ct status & dnat == 0
+				expect("status", "&", "dnat", "==", "0")
+				if s.res.dnat.IsValid() || s.res.redirect != 0 {
+					return "", ""
+				}
+				continue
+			}
 			expect("state", "new") // traces are of new connections
 		case "numgen", "jhash":
 			if tok == "numgen" {

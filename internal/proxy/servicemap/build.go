@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -129,6 +130,7 @@ func (b *builder) service(svc *corev1.Service, eps []*discoveryv1.EndpointSlice)
 			}
 		}
 	}
+	trigger := triggerTime(eps)
 	for i, p := range spec.Ports {
 		proto := Protocol(p.Protocol)
 		if proto == "" {
@@ -157,6 +159,12 @@ func (b *builder) service(svc *corev1.Service, eps []*discoveryv1.EndpointSlice)
 			ExternalTrafficPolicyLocal: spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal,
 			Scheduler:                  scheduler,
 		}
+		if spec.Type == corev1.ServiceTypeLoadBalancer && sp.ExternalTrafficPolicyLocal {
+			if hc := spec.HealthCheckNodePort; hc > 0 && hc <= 65535 {
+				sp.HealthCheckNodePort = uint16(hc)
+			}
+		}
+		sp.TriggerTime = trigger
 		if spec.Type == corev1.ServiceTypeNodePort || spec.Type == corev1.ServiceTypeLoadBalancer {
 			if p.NodePort < 0 || p.NodePort > 65535 {
 				b.problem(obj, field+".nodePort", fmt.Sprintf("%d is not a port; no NodePort", p.NodePort))
@@ -172,6 +180,22 @@ func (b *builder) service(svc *corev1.Service, eps []*discoveryv1.EndpointSlice)
 		}
 		b.m.Ports[key] = sp
 	}
+}
+
+// triggerTime returns the latest last-change-trigger-time annotation of
+// slices; unparsable values are ignored.
+func triggerTime(slices []*discoveryv1.EndpointSlice) time.Time {
+	var latest time.Time
+	for _, es := range slices {
+		v, ok := es.Annotations[corev1.EndpointsLastChangeTriggerTime]
+		if !ok {
+			continue
+		}
+		if t, err := time.Parse(time.RFC3339Nano, v); err == nil && t.After(latest) {
+			latest = t
+		}
+	}
+	return latest
 }
 
 // clusterIPs returns spec.clusterIPs (or spec.clusterIP), nil for headless.

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Protocol is a Service port's transport protocol.
@@ -107,6 +108,10 @@ type ServicePort struct {
 	// ExternalTrafficPolicyLocal is externalTrafficPolicy: Local. It only
 	// matters when the port is externally reachable (ExternallyAccessible).
 	ExternalTrafficPolicyLocal bool
+	// HealthCheckNodePort is spec.healthCheckNodePort of a LoadBalancer
+	// Service with externalTrafficPolicy Local (0 otherwise): where this
+	// node answers load balancers whether it has local endpoints.
+	HealthCheckNodePort uint16
 
 	// Scheduler is one of sched.Names().
 	Scheduler string
@@ -117,6 +122,11 @@ type ServicePort struct {
 
 	// Endpoints are the ready or serving endpoints, sorted by IP and port.
 	Endpoints []Endpoint
+	// TriggerTime is the latest endpoints.kubernetes.io/last-change-trigger-time
+	// of the Service's EndpointSlices (Kubernetes' EndpointSlice controller
+	// sets it), the zero Time without one. It is informational: Equal
+	// ignores it.
+	TriggerTime time.Time
 }
 
 // Key identifies a ServicePort: "ns/name:portname/PROTO".
@@ -151,6 +161,7 @@ func (sp *ServicePort) Equal(o *ServicePort) bool {
 		sp.SessionAffinity == o.SessionAffinity &&
 		sp.InternalTrafficPolicyLocal == o.InternalTrafficPolicyLocal &&
 		sp.ExternalTrafficPolicyLocal == o.ExternalTrafficPolicyLocal &&
+		sp.HealthCheckNodePort == o.HealthCheckNodePort &&
 		sp.Scheduler == o.Scheduler && sp.UserspacePort == o.UserspacePort &&
 		slices.Equal(sp.ClusterIPs, o.ClusterIPs) &&
 		slices.Equal(sp.ExternalIPs, o.ExternalIPs) &&

@@ -25,6 +25,18 @@ func New(t testing.TB) *store.Store { return Start(t).Store }
 // Start is New, also returning the server (to stop it: a store outage) and endpoint.
 func Start(t testing.TB) *Env {
 	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// Options tune the test server.
+type Options struct {
+	// MaxTxnOps is the server's --max-txn-ops; 0 means etcdserver's default.
+	MaxTxnOps uint
+}
+
+// StartWith is Start with a server configured by opts.
+func StartWith(t testing.TB, opts Options) *Env {
+	t.Helper()
 	// Unix socket paths are limited to ~108 bytes; t.TempDir() can be longer.
 	dir, err := os.MkdirTemp("", "fjord-etcd-")
 	if err != nil {
@@ -33,7 +45,7 @@ func Start(t testing.TB) *Env {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	ctx := context.Background()
 	sock := filepath.Join(dir, "etcd.sock")
-	srv, err := etcdserver.Start(ctx, etcdserver.Config{DataDir: filepath.Join(dir, "data"), ClientSocket: sock})
+	srv, err := etcdserver.Start(ctx, etcdserver.Config{DataDir: filepath.Join(dir, "data"), ClientSocket: sock, MaxTxnOps: opts.MaxTxnOps})
 	if err != nil {
 		t.Fatal(err)
 	}

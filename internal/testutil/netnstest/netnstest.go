@@ -15,14 +15,15 @@ import (
 	"github.com/fjord-net/fjord/internal/namedns"
 )
 
-// Require skips the test unless it runs as root and not in -short mode.
+// Require skips the test in -short mode (`make test-unit`) and fails it, loudly, when
+// it does not run as root: a kernel test that cannot run must not pass.
 func Require(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs network namespaces; skipped in -short mode")
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
+		t.Fatal("needs root for network namespaces: run the suite as root (make test), or use -short (make test-unit) to leave kernel tests out")
 	}
 }
 
