@@ -75,7 +75,7 @@ conformance: deps build
 
 conformance-network: deps build
 	$(GO) run ./cmd/fjord-conformance -fjord bin/fjord -section sig-network -focus '\[sig-network\]' \
-		-skip '\[Serial\]|\[Disruptive\]|\[Slow\]|\[Feature:|\[Flaky\]|\[Conformance\]|\[Feature|LoadBalancer|IPv6|\[sig-network\] DualStack'
+		-skip '\[Serial\]|\[Disruptive\]|\[Slow\]|\[Feature:|\[Flaky\]'
 
 # Pod network benchmark: iperf3 pod-to-pod (vxlan, routed) against raw node-to-node,
 # CNI ADD latency against the reference plugins, agent memory. Writes docs/benchmarks.md.

@@ -127,7 +127,7 @@ func run(ctx context.Context, o options) (passed, failed int, err error) {
 		return 0, 0, err
 	}
 	r := conformance.Run{Section: o.section, Focus: o.focus, Skip: o.skip, Started: started, Wall: wall, Procs: o.procs,
-		Machine: machine(), Commit: commit(fjord), Kube: bins.Version, Specs: specs, Known: conformance.KnownCauses}
+		Machine: machine(), Commit: commit(), Kube: bins.Version, Specs: specs, Known: conformance.KnownCauses}
 	if o.report != "" {
 		doc, _ := os.ReadFile(o.report)
 		if len(doc) == 0 {
@@ -155,10 +155,11 @@ func machine() string {
 	return fmt.Sprintf("%d vCPU %s, %s", runtime.NumCPU(), model, runtime.GOOS+"/"+runtime.GOARCH)
 }
 
-func commit(fjord string) string {
-	out, err := exec.Command(fjord, "version").Output()
+// commit describes the fjord source the run was built from.
+func commit() string {
+	out, err := exec.Command("git", "describe", "--always", "--dirty").Output()
 	if err != nil {
-		return "unknown"
+		return "(not a git checkout)"
 	}
 	return strings.TrimSpace(string(out))
 }

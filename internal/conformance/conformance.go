@@ -64,8 +64,7 @@ func ParseJUnit(r io.Reader) ([]Spec, error) {
 	var out []Spec
 	for _, suite := range s.Suites {
 		for _, c := range suite.Cases {
-			if strings.HasPrefix(c.Name, "[SynchronizedBeforeSuite]") || strings.HasPrefix(c.Name, "[SynchronizedAfterSuite]") ||
-				strings.HasPrefix(c.Name, "[BeforeSuite]") || strings.HasPrefix(c.Name, "[AfterSuite]") || strings.HasPrefix(c.Name, "[ReportAfterSuite]") {
+			if suiteNode(c.Name) {
 				continue
 			}
 			sp := Spec{Name: strings.TrimPrefix(c.Name, "[It] "), Duration: time.Duration(c.Time * float64(time.Second))}
@@ -84,6 +83,17 @@ func ParseJUnit(r io.Reader) ([]Spec, error) {
 	}
 	slices.SortFunc(out, func(a, b Spec) int { return cmp.Compare(a.Name, b.Name) })
 	return out, nil
+}
+
+// suiteNode reports whether a test case is one of ginkgo's suite-level nodes
+// ([SynchronizedBeforeSuite], [ReportAfterSuite], ...), not a spec.
+func suiteNode(name string) bool {
+	for _, p := range []string{"[SynchronizedBeforeSuite]", "[SynchronizedAfterSuite]", "[BeforeSuite]", "[AfterSuite]", "[ReportBeforeSuite]", "[ReportAfterSuite]"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func firstLine(s string) string {

@@ -10,6 +10,7 @@ const report = `<?xml version="1.0" encoding="UTF-8"?>
 <testsuites tests="4" disabled="3200" errors="0" failures="1" time="160">
   <testsuite name="Kubernetes e2e suite" package="/" tests="4" disabled="0" skipped="1" errors="0" failures="1" time="160">
     <testcase name="[SynchronizedBeforeSuite]" classname="Kubernetes e2e suite" status="passed" time="1.5"></testcase>
+    <testcase name="[ReportBeforeSuite]" classname="Kubernetes e2e suite" status="passed" time="0"></testcase>
     <testcase name="[It] [sig-network] Services should serve a basic endpoint from pods  [Conformance]" classname="Kubernetes e2e suite" status="passed" time="10.25"></testcase>
     <testcase name="[It] [sig-network] DNS should provide DNS for the cluster  [Conformance]" classname="Kubernetes e2e suite" status="failed" time="65.5">
       <failure message="Timed out after 60.000s.&#xA;more detail" type="failed">[FAILED] Timed out</failure>
