@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -142,8 +143,18 @@ func runAgent(ctx context.Context, g *globals, f agentFlags) error {
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if be.fatal != nil {
+		go func() {
+			select {
+			case err := <-be.fatal:
+				log.Error("stopping: the embedded store failed", "err", err)
+				cancel(err)
+			case <-ctx.Done():
+			}
+		}()
+	}
 	if be.store != nil && f.endpointsController {
 		ec, err := endpoints.New(be.store, be.src, endpoints.Config{Identity: cfg.NodeName}, log)
 		if err != nil {
@@ -189,7 +200,11 @@ func runAgent(ctx context.Context, g *globals, f agentFlags) error {
 		return err
 	}
 	be.src.Start(ctx)
-	return a.Run(ctx)
+	err = a.Run(ctx)
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
 }
 
 // writeFileAtomic replaces path in one rename, so a runtime reading it never sees half.

@@ -23,6 +23,9 @@ type agentBackend struct {
 	registrar nodereg.Registrar
 	store     *store.Store // nil in Kubernetes mode
 	close     func()
+	// fatal delivers an error when the embedded etcd member dies: the agent stops
+	// with it (non-zero exit) instead of running on a store that is gone.
+	fatal <-chan error
 }
 
 // kubernetesMode says whether the agent reads the Kubernetes API: --kubeconfig, the
@@ -64,6 +67,7 @@ func openAgentBackend(ctx context.Context, g *globals, f agentFlags, pc *proxyco
 		return nil, fmt.Errorf("--lease-ttl: %v is too short (minimum 2s)", f.leaseTTL)
 	}
 	var closers []func()
+	var fatal <-chan error
 	closeAll := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
@@ -76,6 +80,7 @@ func openAgentBackend(ctx context.Context, g *globals, f agentFlags, pc *proxyco
 			return nil, err
 		}
 		closers = append(closers, srv.Close)
+		fatal = srv.Fatal()
 		g.endpoints = etcdserver.SocketEndpoint(sock)
 		log.Info("embedded etcd", "endpoint", g.endpoints)
 	}
@@ -89,5 +94,5 @@ func openAgentBackend(ctx context.Context, g *globals, f agentFlags, pc *proxyco
 	closers = append(closers, func() { cli.Close() })
 	st := store.New(cli, "")
 	return &agentBackend{src: source.New(source.NewStore(st), pc.ConfigSyncPeriod()), registrar: nodereg.NewEtcd(st, f.leaseTTL, log),
-		store: st, close: closeAll}, nil
+		store: st, close: closeAll, fatal: fatal}, nil
 }

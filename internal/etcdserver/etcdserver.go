@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,8 +31,9 @@ type Config struct {
 
 // Server is a running embedded etcd member.
 type Server struct {
-	e    *embed.Etcd
-	once sync.Once
+	e       *embed.Etcd
+	once    sync.Once
+	closing atomic.Bool
 }
 
 // SocketEndpoint returns the client endpoint URL for a unix socket path.
@@ -125,5 +127,28 @@ func startPrivate(ec *embed.Config) (*embed.Etcd, error) {
 // Err reports a fatal server error.
 func (s *Server) Err() <-chan error { return s.e.Err() }
 
+// Fatal delivers one error when the member can no longer serve: a listener failed
+// (Err) or the server stopped on its own (a corrupt or full data directory, say).
+// Nothing is delivered after Close.
+func (s *Server) Fatal() <-chan error {
+	out := make(chan error, 1)
+	go func() {
+		select {
+		case err, ok := <-s.e.Err():
+			if ok && err != nil {
+				out <- fmt.Errorf("embedded etcd: %w", err)
+			}
+		case <-s.e.Server.StopNotify():
+			if !s.closing.Load() {
+				out <- errors.New("embedded etcd: the server stopped (see its log lines above)")
+			}
+		}
+	}()
+	return out
+}
+
 // Close stops the member. It may be called more than once.
-func (s *Server) Close() { s.once.Do(s.e.Close) }
+func (s *Server) Close() {
+	s.closing.Store(true)
+	s.once.Do(s.e.Close)
+}
