@@ -26,6 +26,7 @@ type agentFlags struct {
 	nodeCIDRSize, mtu, vni, port               int
 	runDir, cniConfDir, cniDataDir, stateDir   string
 	cniBinDir, cniPluginsFrom, cniVersion      string
+	procSys                                    string
 	leaseTTL, resync, podCIDRWait              time.Duration
 	proxyConfig                                string
 	debugAddr                                  string
@@ -75,6 +76,7 @@ Where objects come from:
 	fl.StringVar(&f.cniConfDir, "cni-conf-dir", "/etc/cni/net.d", "where the CNI network config is written (\"\" = don't)")
 	fl.StringVar(&f.cniDataDir, "cni-data-dir", "/var/lib/cni/networks", "where the CNI plugin keeps IP allocations")
 	fl.StringVar(&f.cniBinDir, "cni-bin-dir", "", "install the CNI plugin (as \"fjord\") and missing reference plugins here, e.g. /opt/cni/bin (\"\" = don't)")
+	fl.StringVar(&f.procSys, "proc-sys", "/proc/sys", "where /proc/sys is writable, for the conntrack settings of the KubeProxyConfiguration (in a pod: a host-path mount of /proc/sys/net/netfilter under DIR/net/netfilter)")
 	fl.StringVar(&f.cniVersion, "cni-version", "1.0.0", "CNI spec version of the network list: 1.0.0 for containerd 1.6/1.7 and CRI-O, 1.1.0 (GC, STATUS) for runtimes with libcni 1.2+")
 	fl.StringVar(&f.cniPluginsFrom, "cni-plugins-from", "/usr/lib/fjord/cni", "where the reference plugins to install (portmap, loopback) are")
 	fl.DurationVar(&f.podCIDRWait, "pod-cidr-wait", 10*time.Second, "Kubernetes mode: how long to wait for the controller-manager to set the Node's podCIDRs before allocating one")
@@ -189,7 +191,7 @@ func runAgent(ctx context.Context, g *globals, f agentFlags) error {
 			go func() {
 				defer wg.Done()
 				sp := serviceProxy{src: be.src, pc: proxyCfg, ac: cfg, nodeIP: a.NodeIP(), serviceCIDR: serviceCIDR,
-					reg: be.registrar, log: log}
+					reg: be.registrar, log: log, procSys: f.procSys}
 				if err := sp.run(ctx); err != nil {
 					log.Error("service proxy stopped", "err", err)
 				}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"time"
@@ -67,6 +68,7 @@ type serviceProxy struct {
 	reg         nodereg.Registrar
 	log         *slog.Logger
 	health      *healthcheck.Health // set by run
+	procSys     string              // where /proc/sys is writable (a host-path mount in a pod)
 }
 
 // run starts the proxy, retrying with backoff while it cannot start (nft missing,
@@ -154,6 +156,13 @@ func networkAvailable() corev1.NodeCondition {
 }
 
 func (s serviceProxy) runOnce(ctx context.Context) error {
+	// kube-proxy's conntrack settings (tcpCloseWaitTimeout, ...): a failure is worth
+	// a warning, not a data plane without services.
+	if changed, err := conntrack.ApplySysctls(s.procSys, s.pc.ConntrackSysctls(runtime.NumCPU())); err != nil {
+		s.log.Warn("conntrack settings of the KubeProxyConfiguration not applied (in a pod, mount the host's /proc/sys/net/netfilter and pass --proc-sys)", "err", err)
+	} else if len(changed) > 0 {
+		s.log.Info("conntrack settings applied", "set", changed)
+	}
 	if _, err := exec.LookPath("nft"); err != nil {
 		return fmt.Errorf("the nft command is not installed (Debian: apt install nftables): %w", err)
 	}

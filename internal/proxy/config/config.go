@@ -73,3 +73,54 @@ func (c *Config) ConfigSyncPeriod() time.Duration {
 	}
 	return 15 * time.Minute
 }
+
+// Sysctl is one kernel setting under /proc/sys (Path relative to it, e.g.
+// "net/netfilter/nf_conntrack_tcp_timeout_close_wait").
+type Sysctl struct {
+	Path  string
+	Value int
+	// RaiseOnly: write only when the current value is lower (nf_conntrack_max:
+	// kube-proxy never shrinks the table).
+	RaiseOnly bool
+}
+
+// ConntrackSysctls is what kube-proxy makes of the conntrack section, with its
+// defaults (maxPerCore 32768, min 131072, tcpEstablishedTimeout 24h,
+// tcpCloseWaitTimeout 1h): an explicit 0 leaves a setting alone, as kube-proxy does.
+func (c *Config) ConntrackSysctls(cpus int) []Sysctl {
+	ct := c.Raw.Conntrack
+	const nf = "net/netfilter/"
+	var out []Sysctl
+	perCore, min := int32(32768), int32(131072)
+	if ct.MaxPerCore != nil {
+		perCore = *ct.MaxPerCore
+	}
+	if ct.Min != nil {
+		min = *ct.Min
+	}
+	if perCore > 0 {
+		out = append(out, Sysctl{Path: nf + "nf_conntrack_max", Value: max(int(perCore)*cpus, int(min)), RaiseOnly: true})
+	}
+	seconds := func(d *Duration, def time.Duration) int {
+		if d == nil {
+			return int(def / time.Second)
+		}
+		return int(d.Duration / time.Second)
+	}
+	if s := seconds(ct.TCPEstablishedTimeout, 24*time.Hour); s > 0 {
+		out = append(out, Sysctl{Path: nf + "nf_conntrack_tcp_timeout_established", Value: s})
+	}
+	if s := seconds(ct.TCPCloseWaitTimeout, time.Hour); s > 0 {
+		out = append(out, Sysctl{Path: nf + "nf_conntrack_tcp_timeout_close_wait", Value: s})
+	}
+	if ct.TCPBeLiberal {
+		out = append(out, Sysctl{Path: nf + "nf_conntrack_tcp_be_liberal", Value: 1})
+	}
+	if s := seconds(ct.UDPTimeout, 0); s > 0 {
+		out = append(out, Sysctl{Path: nf + "nf_conntrack_udp_timeout", Value: s})
+	}
+	if s := seconds(ct.UDPStreamTimeout, 0); s > 0 {
+		out = append(out, Sysctl{Path: nf + "nf_conntrack_udp_timeout_stream", Value: s})
+	}
+	return out
+}

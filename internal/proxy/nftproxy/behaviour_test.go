@@ -55,7 +55,9 @@ func TestPacketPaths(t *testing.T) {
 		{name: "pod to ClusterIP, other endpoint", pkt: tcp(pod, "10.96.0.10:80"), pick: 1, want: "accept dnat 10.244.2.7:8080"},
 		{name: "remote pod to ClusterIP keeps its source", pkt: tcp(remotePod, "10.96.0.10:80"), pick: 1, want: "accept dnat 10.244.2.7:8080"},
 		{name: "outside client to ClusterIP is masqueraded", pkt: tcp(client, "10.96.0.10:80"), pick: 1, want: "accept dnat 10.244.2.7:8080 masquerade"},
-		{name: "node process to ClusterIP is masqueraded", pkt: local(node, "10.96.0.10:80"), pick: 1, want: "accept dnat 10.244.2.7:8080 masquerade"},
+		// A node's own address is routed back by every node: it is kept, so the
+		// endpoint sees the real client (the upstream ETP=Local NodePort test).
+		{name: "node process from its node address to ClusterIP keeps its source", pkt: local(node, "10.96.0.10:80"), pick: 1, want: "accept dnat 10.244.2.7:8080"},
 		{name: "hairpin: endpoint to its own service, picked itself", pkt: tcp("10.244.1.5:40000", "10.96.0.10:80"), pick: 0, want: "accept dnat 10.244.1.5:8080 masquerade"},
 		{name: "hairpin: endpoint to its own service, picked another", pkt: tcp("10.244.1.5:40000", "10.96.0.10:80"), pick: 1, want: "accept dnat 10.244.2.7:8080"},
 		{name: "MasqueradeAll masquerades pods", pkt: tcp(pod, "10.96.0.10:80"), want: "accept dnat 10.244.1.5:8080 masquerade",
@@ -67,7 +69,8 @@ func TestPacketPaths(t *testing.T) {
 		{name: "LB IP from outside", pkt: tcp(client, "198.18.0.200:80"), pick: 1, want: "accept dnat 10.244.2.7:8080 masquerade"},
 		{name: "ETP Local NodePort from outside: local endpoint, source kept", pkt: tcp(client, "198.18.0.1:30050"), pick: 1, want: "accept dnat 10.244.1.50:80"},
 		{name: "ETP Local NodePort from a pod: any endpoint", pkt: tcp(pod, "198.18.0.1:30050"), pick: 1, want: "accept dnat 10.244.2.50:80"},
-		{name: "ETP Local NodePort from the node: any endpoint, masqueraded", pkt: local(node, "198.18.0.1:30050"), pick: 1, want: "accept dnat 10.244.2.50:80 masquerade"},
+		{name: "ETP Local NodePort from the node: any endpoint, node address kept", pkt: local(node, "198.18.0.1:30050"), pick: 1, want: "accept dnat 10.244.2.50:80"},
+		{name: "node process from another local address to ClusterIP is masqueraded", pkt: local("10.96.0.10:40000", "10.96.0.10:80"), pick: 1, want: "accept dnat 10.244.2.7:8080 masquerade"},
 		{name: "ETP Local without local endpoints: outside traffic dropped", pkt: tcp(client, "198.18.0.1:30051"), want: "drop"},
 		{name: "ETP Local without local endpoints: pods still served", pkt: tcp(pod, "198.18.0.1:30051"), want: "accept dnat 10.244.2.51:80"},
 		{name: "ETP Local without local endpoints: ClusterIP still served", pkt: tcp(client, "10.96.0.51:80"), want: "accept dnat 10.244.2.51:80 masquerade"},
@@ -152,10 +155,10 @@ func TestPacketPathsServiceRangeAndNodePortSwitches(t *testing.T) {
 		want string
 	}{
 		{"unallocated service IP is dropped", func(c *Config) { c.ServiceCIDRs = []netip.Prefix{netip.MustParsePrefix("10.96.0.0/16")} },
-			tcp("203.0.113.7:5000", "10.96.55.55:22"), "drop"},
+			tcp("203.0.113.7:5000", "10.96.55.55:22"), "drop nat-held"},
 		{"without ServiceCIDRs it is untouched", nil, tcp("203.0.113.7:5000", "10.96.55.55:22"), "accept"},
 		{"allocated service IP, unknown port, still rejected", func(c *Config) { c.ServiceCIDRs = []netip.Prefix{netip.MustParsePrefix("10.96.0.0/16")} },
-			tcp("203.0.113.7:5000", "10.96.0.10:22"), "reject"},
+			tcp("203.0.113.7:5000", "10.96.0.10:22"), "reject nat-held"},
 		{"service still served with ServiceCIDRs", func(c *Config) { c.ServiceCIDRs = []netip.Prefix{netip.MustParsePrefix("10.96.0.0/16")} },
 			tcp("10.244.1.20:5000", "10.96.0.10:80"), "accept dnat 10.244.1.5:8080"},
 		{"DisableNodePorts", func(c *Config) { c.DisableNodePorts = true }, tcp("203.0.113.7:5000", "198.18.0.1:30080"), "accept"},

@@ -1,6 +1,7 @@
 package nftproxy
 
 import (
+	"net/netip"
 	"strings"
 
 	"sigs.k8s.io/knftables"
@@ -97,8 +98,18 @@ func (s *settings) layout() layout {
 	// plugin's hostPort rules match any local address) would otherwise take a
 	// Service's traffic whenever a hostPort equals a Service port. At the same hook
 	// the first NAT decision wins.
-	base(natPreroutingChain, knftables.NATType, knftables.PreroutingHook, serviceDNATPriority, "jump "+servicesChain)
-	base(natOutputChain, knftables.NATType, knftables.OutputHook, serviceDNATPriority, "jump "+servicesChain)
+	//
+	// A Service IP that this sync did not DNAT (no such Service or port, no
+	// endpoints) gets an identity DNAT: at one hook the first NAT decision wins, so
+	// nobody else's DNAT (portmap's, again) can take it, and the filter chains below
+	// reject or drop it as they should. An identity mapping does not set
+	// `ct status dnat`.
+	natRules := []string{"jump " + servicesChain}
+	if len(s.serviceCIDRs) > 0 {
+		natRules = append(natRules, ip+" daddr "+cidrSet(s.serviceCIDRs)+" dnat to "+ip+" daddr")
+	}
+	base(natPreroutingChain, knftables.NATType, knftables.PreroutingHook, serviceDNATPriority, natRules...)
+	base(natOutputChain, knftables.NATType, knftables.OutputHook, serviceDNATPriority, natRules...)
 	base(natPostroutingChain, knftables.NATType, knftables.PostroutingHook, knftables.SNATPriority, "jump "+masqueradingChain)
 	var inputRules []string
 	if u := s.userspace; u[0] != 0 {
@@ -129,21 +140,23 @@ func (s *settings) layout() layout {
 		services = append(services, nodeAddrs+" meta l4proto . th dport vmap @"+serviceNodePortsMap)
 	}
 	chain(servicesChain, services...)
-	chain(masqueradingChain,
-		"meta mark & "+s.mark+" == 0 return",
-		"meta mark set meta mark ^ "+s.mark,
-		"masquerade fully-random")
+	masq := []string{"meta mark & " + s.mark + " == 0 return", "meta mark set meta mark ^ " + s.mark}
+	if len(s.nodeIPs) > 0 {
+		// A connection from this node that already carries the node's own address
+		// (a host-network client; curl --interface) keeps it: every node routes it
+		// back, and the endpoint sees the real client (kube-proxy's result on
+		// networks whose routes leave by the node address; fjord's leave by the
+		// vxlan device, whose address masquerade would pick instead).
+		masq = append(masq, ip+" saddr "+addrSet(s.nodeIPs)+" return")
+	}
+	chain(masqueradingChain, append(masq, "masquerade fully-random")...)
 	chain(markMasqChain, "meta mark set meta mark | "+s.mark)
 	check := []string{
 		ip + " daddr . meta l4proto . th dport vmap @" + noEndpointServicesMap,
 		ip + " daddr @" + clusterIPsSet + " goto " + rejectChain,
 	}
 	if len(s.serviceCIDRs) > 0 {
-		cidrs := make([]string, len(s.serviceCIDRs))
-		for i, p := range s.serviceCIDRs {
-			cidrs[i] = p.String()
-		}
-		check = append(check, ip+" daddr { "+strings.Join(cidrs, ", ")+" } drop")
+		check = append(check, ip+" daddr "+cidrSet(s.serviceCIDRs)+" drop")
 	}
 	chain(serviceEndpointsCheckChain, check...)
 	if len(nodePortCheck) > 0 {
@@ -168,4 +181,22 @@ func (s *settings) layout() layout {
 		}
 	}
 	return l
+}
+
+// cidrSet renders prefixes as an anonymous nftables set.
+func cidrSet(ps []netip.Prefix) string {
+	cidrs := make([]string, len(ps))
+	for i, p := range ps {
+		cidrs[i] = p.String()
+	}
+	return "{ " + strings.Join(cidrs, ", ") + " }"
+}
+
+// addrSet renders addresses as an anonymous nftables set.
+func addrSet(as []netip.Addr) string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.String()
+	}
+	return "{ " + strings.Join(out, ", ") + " }"
 }

@@ -40,11 +40,14 @@ type packet struct {
 }
 
 type trace struct {
-	verdict  string         // accept, drop or reject
-	dnat     netip.AddrPort // valid when DNATed
-	redirect uint16         // port, when redirected to this node
-	masq     bool           // masqueraded in postrouting
-	chains   []string       // chains entered, in order
+	verdict string         // accept, drop or reject
+	dnat    netip.AddrPort // valid when DNATed
+	// identityNAT: the packet got the identity mapping (no one else's DNAT may
+	// take it; ct status dnat stays unset).
+	identityNAT bool
+	redirect    uint16   // port, when redirected to this node
+	masq        bool     // masqueraded in postrouting
+	chains      []string // chains entered, in order
 }
 
 func (tr trace) String() string {
@@ -54,6 +57,9 @@ func (tr trace) String() string {
 	}
 	if tr.redirect != 0 {
 		s += " redirect :" + strconv.Itoa(int(tr.redirect))
+	}
+	if tr.identityNAT {
+		s += " nat-held"
 	}
 	if tr.masq {
 		s += " masquerade"
@@ -352,9 +358,15 @@ func (tr *tracer) rule(s *state, rule string) (verdict, target string) {
 				tr.affinity[set] = map[netip.Addr]bool{}
 			}
 			tr.affinity[set][s.src.Addr()] = true
-		case "dnat": // dnat to A:P
+		case "dnat": // dnat to A:P, or the identity mapping dnat to ip daddr
 			expect("to")
-			s.res.dnat = netip.MustParseAddrPort(next())
+			to := next()
+			if to == "ip" || to == "ip6" {
+				expect("daddr")
+				s.res.identityNAT = true
+				return "accept", ""
+			}
+			s.res.dnat = netip.MustParseAddrPort(to)
 			s.dst = s.res.dnat
 			return "accept", ""
 		case "redirect": // redirect to :P
