@@ -148,7 +148,9 @@ func deleteTable(nsPath string, family knftables.Family, table string) error {
 	return err
 }
 
-func (c Config) sysctlStatePath() string { return filepath.Join(c.faultDir(), "underlay-sysctls.state") }
+func (c Config) sysctlStatePath() string {
+	return filepath.Join(c.faultDir(), "underlay-sysctls.state")
+}
 
 func (c Config) injectMTU(i int, f *Fault) error {
 	s := f.Spec
