@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,4 +94,13 @@ func (g *globals) connectTimeout(ctx context.Context, timeout time.Duration) (*s
 	g.etcd.DialTimeout = timeout
 	defer func() { g.etcd.DialTimeout = saved }()
 	return g.connect(ctx)
+}
+
+// noteStore tells the user when the tools work without the store.
+func (g *globals) noteStore(src *sources) {
+	if src.storeErr != nil {
+		fmt.Fprintf(g.streams.Err, "note: the store did not answer (%v); using this machine's records only\n", src.storeErr)
+	} else if err := src.RemoteErr(); err != nil {
+		fmt.Fprintf(g.streams.Err, "note: reading the store failed (%v); using this machine's records only\n", err)
+	}
 }

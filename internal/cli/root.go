@@ -71,6 +71,7 @@ Start with 'fjord lab up' for a local multi-node cluster of network namespaces.`
 		newAgentCommand(g),
 		newLabCommand(g),
 		newExecCommand(g),
+		newMTUCommand(g),
 		newEchoCommand(g),
 		newIngressCommand(g),
 		newNetnsExecCommand(),

@@ -136,7 +136,7 @@ func (p *Pinger) Ping(dst netip.Addr, size int, df bool, timeout time.Duration) 
 	start := time.Now()
 	if _, err := p.conn.WriteTo(b, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
 		if errors.Is(err, syscall.EMSGSIZE) {
-			return Result{Outcome: LocalTooBig, MTU: p.localMTU(dst)}, nil
+			return Result{Outcome: LocalTooBig, MTU: p.InterfaceMTU(dst)}, nil
 		}
 		if errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) {
 			return Result{Outcome: Unreachable}, nil
@@ -194,9 +194,9 @@ func (p *Pinger) setDF(df bool) error {
 	return serr
 }
 
-// localMTU is the MTU of the interface the kernel sends dst by: the limit
-// IP_PMTUDISC_PROBE enforces at send time (a cached path MTU is not).
-func (p *Pinger) localMTU(dst netip.Addr) int {
+// InterfaceMTU is the MTU of the interface the kernel sends dst by (0 if unknown):
+// the limit IP_PMTUDISC_PROBE enforces at send time (a cached path MTU is not).
+func (p *Pinger) InterfaceMTU(dst netip.Addr) int {
 	mtu := 0
 	_ = inns.Do(p.nsPath, func() error {
 		routes, err := netlink.RouteGet(dst.AsSlice())

@@ -40,7 +40,7 @@ func NewLocal(cfg LocalConfig) *Local { return &Local{cfg: cfg} }
 func (l *Local) Nodes(context.Context) ([]Node, error) {
 	out := make([]Node, 0, len(l.cfg.Nodes))
 	for _, n := range l.cfg.Nodes {
-		n.Ready = true
+		n.Ready, n.Here = true, true
 		if n.RunDir != "" {
 			if nn, err := nodestate.Read(n.RunDir); err == nil {
 				if n.Name == "" {

@@ -51,7 +51,7 @@ func (m *Merged) Nodes(ctx context.Context) ([]Node, error) {
 	seen := map[string]bool{}
 	for _, r := range remote {
 		if l, ok := byName[r.Name]; ok {
-			r.Netns, r.RunDir = l.Netns, l.RunDir
+			r.Netns, r.RunDir, r.Here = l.Netns, l.RunDir, l.Here
 			if r.PodMTU == 0 {
 				r.PodMTU = l.PodMTU
 			}

@@ -42,8 +42,10 @@ type Node struct {
 	Name    string
 	IP      netip.Addr   // underlay (InternalIP)
 	PodCIDR netip.Prefix // invalid until it claimed one
-	// Netns is the path of the node's network namespace when this machine can enter
-	// it (every node of a lab; "" for a node that is another machine).
+	// Here is true when this machine can act as the node: Netns is then its network
+	// namespace ("" = the current one). Every node of a lab is Here; on a real node
+	// only the node itself is.
+	Here  bool
 	Netns string
 	// Ready is false when its liveness lease expired (always true from Local).
 	Ready bool
