@@ -39,6 +39,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./internal/objects/
 	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime 30s ./internal/cni/
 	$(GO) test -run '^$$' -fuzz FuzzNetlinkAttrs -fuzztime 30s ./internal/nfnl/
+	$(GO) test -run '^$$' -fuzz FuzzParseTrace -fuzztime 30s ./internal/nfnl/
+	$(GO) test -run '^$$' -fuzz FuzzClassify -fuzztime 30s ./internal/probe/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./internal/nftext/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./internal/proxy/config/
 	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime 30s ./internal/ingress/nginxconf/
 	$(GO) test -run '^$$' -fuzz FuzzParseRequest -fuzztime 30s ./internal/ingress/proxy/
