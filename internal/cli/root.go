@@ -72,6 +72,7 @@ Start with 'fjord lab up' for a local multi-node cluster of network namespaces.`
 		newLabCommand(g),
 		newExecCommand(g),
 		newMTUCommand(g),
+		newDoctorCommand(g),
 		newEchoCommand(g),
 		newIngressCommand(g),
 		newNetnsExecCommand(),
