@@ -111,7 +111,9 @@ func (c *checks) add(area string, st Status, evidence, fix string) {
 	c.out = append(c.out, Check{Scope: c.scope, Area: area, Status: st, Evidence: evidence, Fix: fix})
 }
 
-func (c *checks) pass(area, format string, args ...any) { c.add(area, Pass, fmt.Sprintf(format, args...), "") }
+func (c *checks) pass(area, format string, args ...any) {
+	c.add(area, Pass, fmt.Sprintf(format, args...), "")
+}
 
 func join(items []string, max int) string {
 	if len(items) > max {

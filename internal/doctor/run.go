@@ -139,7 +139,7 @@ func nodeNames(nodes []resolve.Node) string {
 // machine is what the kernel offers (one kernel for every node of a lab).
 type machine struct {
 	VXLAN, BTF, BPF, IPVS bool
-	BPFErr               string
+	BPFErr                string
 }
 
 func machineFeatures(nodes []resolve.Node) machine {
@@ -242,7 +242,7 @@ func judgeSkew(ctx context.Context, c *checks, cfg Config, nodes []resolve.Node)
 			off = -off
 		}
 		worst = max(worst, off)
-		parts = append(parts, fmt.Sprintf("%s %v (±%v)", n.Name, off.Round(time.Microsecond), (rtt / 2).Round(time.Microsecond)))
+		parts = append(parts, fmt.Sprintf("%s %v (±%v)", n.Name, off.Round(time.Microsecond), (rtt/2).Round(time.Microsecond)))
 	}
 	if len(parts) == 0 {
 		return
