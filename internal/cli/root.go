@@ -73,6 +73,7 @@ Start with 'fjord lab up' for a local multi-node cluster of network namespaces.`
 		newExecCommand(g),
 		newMTUCommand(g),
 		newDoctorCommand(g),
+		newLatencyCommand(g),
 		newEchoCommand(g),
 		newIngressCommand(g),
 		newNetnsExecCommand(),
