@@ -74,6 +74,7 @@ Start with 'fjord lab up' for a local multi-node cluster of network namespaces.`
 		newMTUCommand(g),
 		newDoctorCommand(g),
 		newLatencyCommand(g),
+		newTraceCommand(g),
 		newEchoCommand(g),
 		newIngressCommand(g),
 		newNetnsExecCommand(),

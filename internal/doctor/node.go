@@ -1,7 +1,6 @@
 package doctor
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"github.com/fjord-net/fjord/internal/nftext"
 	"github.com/fjord-net/fjord/internal/nodestate"
 	"github.com/fjord-net/fjord/internal/podnet"
+	"github.com/fjord-net/fjord/internal/proxy/nftproxy"
 	"github.com/fjord-net/fjord/internal/resolve"
 )
 
@@ -182,29 +182,16 @@ func (f *NodeFacts) readNFT(fail func(string, error)) {
 	}
 	defer c.Close()
 	f.ServiceKeys = map[string]string{}
-	for _, m := range []string{"service-ips", "no-endpoint-services"} {
+	for _, m := range []string{nftproxy.ServiceIPsMapName, nftproxy.NoEndpointServicesMapName} {
 		err := c.Elements(unix.NFPROTO_IPV4, "fjord", m, func(e nfnl.Element) {
-			if k, ok := serviceKey(e.Key); ok {
-				f.ServiceKeys[k] = m
+			if ap, proto, ok := nftproxy.ServiceIPsKey(e.Key); ok {
+				f.ServiceKeys[fmt.Sprintf("%v/%s", ap, proto)] = m
 			}
 		})
 		if err != nil {
 			fail("elements of "+m, err)
 		}
 	}
-}
-
-// serviceKey decodes "ipv4_addr . inet_proto . inet_service" (each padded to 4 bytes).
-func serviceKey(k []byte) (string, bool) {
-	if len(k) != 12 {
-		return "", false
-	}
-	addr := netip.AddrFrom4([4]byte(k[0:4]))
-	proto := map[byte]string{6: "tcp", 17: "udp", 132: "sctp"}[k[4]]
-	if proto == "" {
-		return "", false
-	}
-	return fmt.Sprintf("%v:%d/%s", addr, binary.BigEndian.Uint16(k[8:10]), proto), true
 }
 
 // readPodNetwork reads fjord's pod-network state and what the planner needs to know

@@ -104,6 +104,9 @@ func nsName(p string) string {
 	return p
 }
 
+// ID is the echo identifier this pinger's requests carry.
+func (p *Pinger) ID() uint16 { return uint16(p.id) }
+
 // Close releases the socket.
 func (p *Pinger) Close() error { return p.conn.Close() }
 
