@@ -102,9 +102,13 @@ func cmdline(proc string, pid int, comm string) string {
 	return s
 }
 
+// busyLimit is the share of one CPU above which a process in a node's namespace is
+// called a noisy neighbour (fjord's own agent uses about 1% at rest).
+const busyLimit = 25
+
 // judgeNodeCPU flags a process in the node's namespace that keeps a CPU busy.
 func judgeNodeCPU(c *checks, node string, busy []ProcUse, window time.Duration) {
-	if len(busy) > 0 && busy[0].Percent >= 50 {
+	if len(busy) > 0 && busy[0].Percent >= busyLimit {
 		top := busy[0]
 		c.add("cpu", Warn, fmt.Sprintf("noisy neighbour: pid %d (%s) used %.0f%% of a CPU in %s's namespace over %v; it competes with the node's packet processing (softirq), which shows as jitter and drops under load",
 			top.PID, top.Name, top.Percent, node, window),
@@ -115,7 +119,7 @@ func judgeNodeCPU(c *checks, node string, busy []ProcUse, window time.Duration) 
 	if len(busy) > 0 {
 		top = fmt.Sprintf("busiest: %s %.0f%%", busy[0].Name, busy[0].Percent)
 	}
-	c.pass("cpu", "no process in the node's namespace keeps a CPU busy (%s)", top)
+	c.pass("cpu", "no process in the node's namespace used %d%% of a CPU or more (%s)", busyLimit, top)
 }
 
 // judgeMachineCPU checks steal and softirq time over the window (cluster scope: in a

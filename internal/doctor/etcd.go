@@ -53,8 +53,10 @@ func checkEtcd(ctx context.Context, c *checks, t EtcdTarget) {
 		case inMemory:
 			c.pass("disk", "%s is on tmpfs (memory): fdatasync p99 %v over %d writes is CPU scheduling, not a disk; a real member needs a disk with p99 under %v", t.DataDir, p99.Round(10*time.Microsecond), n, fsyncLimit)
 		case p99 >= fsyncLimit:
-			c.add("disk", Fail, fmt.Sprintf("fdatasync of 2300-byte writes in %s: p99 %v over %d writes (etcd needs under %v)", t.DataDir, p99.Round(10*time.Microsecond), n, fsyncLimit),
-				"give etcd's data directory a faster disk (NVMe, no network storage), and nothing else busy on it")
+			// The member's own WAL histogram (above) is the verdict; a synthetic burst of
+			// fsyncs on a shared disk is a warning that its tail can get there.
+			c.add("disk", Warn, fmt.Sprintf("fdatasync of 2300-byte writes in %s: p99 %v over %d writes, above the %v etcd needs: under load its WAL fsyncs will be this slow", t.DataDir, p99.Round(10*time.Microsecond), n, fsyncLimit),
+				"give etcd's data directory a disk of its own (NVMe, no network storage)")
 		default:
 			c.pass("disk", "fdatasync of 2300-byte writes in %s: p99 %v over %d writes (etcd needs under %v)", t.DataDir, p99.Round(10*time.Microsecond), n, fsyncLimit)
 		}
