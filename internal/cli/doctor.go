@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -57,10 +56,7 @@ Exits 1 when any check FAILs.`,
 			defer src.close()
 			cfg := doctor.Config{Only: node, Window: window, ClockSkew: clockSkew}
 			var err error
-			if cfg.Nodes, err = src.Nodes(ctx); err != nil {
-				return err
-			}
-			if cfg.Pods, err = src.Pods(ctx); err != nil {
+			if cfg.Nodes, cfg.Pods, err = src.nodesAndPods(ctx); err != nil {
 				return err
 			}
 			if src.store != nil {
@@ -73,15 +69,8 @@ Exits 1 when any check FAILs.`,
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				enc := json.NewEncoder(g.streams.Out)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
-					return err
-				}
-			} else {
-				g.noteStore(src)
-				rep.Print(g.streams.Out)
+			if err := g.emit(output, rep, src, rep.Print); err != nil {
+				return err
 			}
 			if rep.Failed() {
 				return errFindings

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -61,11 +60,7 @@ This kernel has no netem, so the lab cannot add delay; it measures what there is
 			start := time.Now()
 			src := g.openSources(ctx, 3*time.Second)
 			defer src.close()
-			nodes, err := src.Nodes(ctx)
-			if err != nil {
-				return err
-			}
-			pods, err := src.Pods(ctx)
+			nodes, pods, err := src.nodesAndPods(ctx)
 			if err != nil {
 				return err
 			}
@@ -90,17 +85,12 @@ This kernel has no netem, so the lab cannot add delay; it measures what there is
 				}
 			}
 			rep.Elapsed = time.Since(start)
-			if output == "json" {
-				enc := json.NewEncoder(g.streams.Out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(rep)
-			}
-			g.noteStore(src)
-			printLatency(g.streams.Out, rep)
-			if pngPath != "" {
-				fmt.Fprintf(g.streams.Out, "heatmap: %s\n", pngPath)
-			}
-			return nil
+			return g.emit(output, rep, src, func(w io.Writer) {
+				printLatency(w, rep)
+				if pngPath != "" {
+					fmt.Fprintf(w, "heatmap: %s\n", pngPath)
+				}
+			})
 		},
 	}
 	cmd.Flags().IntVar(&count, "count", 20, "probes per pair")

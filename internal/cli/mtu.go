@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -44,10 +43,7 @@ this machine can enter is a source: all of a lab's; on a real node, the node its
 			defer src.close()
 			cfg := mtu.Config{Timeout: timeout}
 			var err error
-			if cfg.Nodes, err = src.Nodes(ctx); err != nil {
-				return err
-			}
-			if cfg.Pods, err = src.Pods(ctx); err != nil {
+			if cfg.Nodes, cfg.Pods, err = src.nodesAndPods(ctx); err != nil {
 				return err
 			}
 			if len(args) == 2 {
@@ -57,15 +53,8 @@ this machine can enter is a source: all of a lab's; on a real node, the node its
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				enc := json.NewEncoder(g.streams.Out)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
-					return err
-				}
-			} else {
-				g.noteStore(src)
-				rep.Print(g.streams.Out)
+			if err := g.emit(output, rep, src, rep.Print); err != nil {
+				return err
 			}
 			if rep.Failed() {
 				return errFindings

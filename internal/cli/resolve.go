@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,6 +96,29 @@ func (g *globals) connectTimeout(ctx context.Context, timeout time.Duration) (*s
 	g.etcd.DialTimeout = timeout
 	defer func() { g.etcd.DialTimeout = saved }()
 	return g.connect(ctx)
+}
+
+// nodesAndPods lists both, from the merged sources.
+func (s *sources) nodesAndPods(ctx context.Context) ([]resolve.Node, []resolve.Pod, error) {
+	nodes, err := s.Nodes(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	pods, err := s.Pods(ctx)
+	return nodes, pods, err
+}
+
+// emit prints v as indented JSON (output "json") or with print, after saying whether
+// the store answered.
+func (g *globals) emit(output string, v any, src *sources, print func(io.Writer)) error {
+	if output == "json" {
+		enc := json.NewEncoder(g.streams.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	g.noteStore(src)
+	print(g.streams.Out)
+	return nil
 }
 
 // noteStore tells the user when the tools work without the store.

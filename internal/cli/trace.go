@@ -76,11 +76,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			nodes, err := src.Nodes(ctx)
-			if err != nil {
-				return err
-			}
-			pods, err := src.Pods(ctx)
+			nodes, pods, err := src.nodesAndPods(ctx)
 			if err != nil {
 				return err
 			}

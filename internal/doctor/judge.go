@@ -235,32 +235,26 @@ func judgeAgent(c *checks, f NodeFacts, cl Cluster) {
 	if ch.Device != nil && f.State.Device == nil {
 		lag = append(lag, "vxlan device missing")
 	}
-	for _, a := range ch.AddAddrs {
-		lag = append(lag, "missing address "+a.String())
-	}
-	for _, r := range ch.SetRoutes {
-		lag = append(lag, "missing or wrong route "+r.String())
-	}
-	for _, n := range ch.SetNeighs {
-		lag = append(lag, "missing neighbour "+n.String())
-	}
-	for _, e := range ch.SetFDB {
-		lag = append(lag, "missing FDB "+e.String())
-	}
-	for _, r := range ch.DelRoutes {
-		lag = append(lag, "stale route "+r.String())
-	}
-	for _, n := range ch.DelNeighs {
-		lag = append(lag, "stale neighbour "+n.String())
-	}
-	for _, e := range ch.DelFDB {
-		lag = append(lag, "stale FDB "+e.String())
-	}
+	lag = describe(lag, "missing address ", ch.AddAddrs)
+	lag = describe(lag, "missing or wrong route ", ch.SetRoutes)
+	lag = describe(lag, "missing neighbour ", ch.SetNeighs)
+	lag = describe(lag, "missing FDB ", ch.SetFDB)
+	lag = describe(lag, "stale route ", ch.DelRoutes)
+	lag = describe(lag, "stale neighbour ", ch.DelNeighs)
+	lag = describe(lag, "stale FDB ", ch.DelFDB)
 	if len(lag) > 0 {
 		c.add("agent", Fail, "the kernel lags the store: "+join(lag, 4), "the agent repairs this on its next resync; if it stays, read the agent's log (lab: fjord lab restart-agent "+f.Node.Name+")")
 		return
 	}
 	c.pass("agent", "kernel matches the store: %d routes, %d neighbours, %d FDB entries for %d peers", len(f.State.Routes), len(f.State.Neighs), len(f.State.FDB), len(peers))
+}
+
+// describe appends prefix+item for every item.
+func describe[T fmt.Stringer](out []string, prefix string, items []T) []string {
+	for _, it := range items {
+		out = append(out, prefix+it.String())
+	}
+	return out
 }
 
 // judgeProxy compares the service proxy's dispatch maps with the store's Services.

@@ -148,24 +148,32 @@ func deleteTable(nsPath string, family knftables.Family, table string) error {
 	return err
 }
 
+// nodeAndSwitch opens netlink handles in node i's namespace and the underlay's.
+func (c Config) nodeAndSwitch(i int) (node, sw *netlink.Handle, done func(), err error) {
+	nh, nns, err := nsHandle(c.NodeNS(i))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	uh, uns, err := nsHandle(c.UnderlayNS())
+	if err != nil {
+		nh.Close()
+		nns.Close()
+		return nil, nil, nil, err
+	}
+	return nh, uh, func() { nh.Close(); nns.Close(); uh.Close(); uns.Close() }, nil
+}
+
 func (c Config) sysctlStatePath() string {
 	return filepath.Join(c.faultDir(), "underlay-sysctls.state")
 }
 
 func (c Config) injectMTU(i int, f *Fault) error {
 	s := f.Spec
-	nh, nns, err := nsHandle(c.NodeNS(i))
+	nh, uh, done, err := c.nodeAndSwitch(i)
 	if err != nil {
 		return err
 	}
-	defer nh.Close()
-	defer nns.Close()
-	uh, uns, err := nsHandle(c.UnderlayNS())
-	if err != nil {
-		return err
-	}
-	defer uh.Close()
-	defer uns.Close()
+	defer done()
 	eth0, err := nh.LinkByName("eth0")
 	if err != nil {
 		return err
@@ -208,18 +216,11 @@ func (c Config) injectMTU(i int, f *Fault) error {
 }
 
 func (c Config) undoMTU(i int, f Fault) error {
-	nh, nns, err := nsHandle(c.NodeNS(i))
+	nh, uh, done, err := c.nodeAndSwitch(i)
 	if err != nil {
 		return err
 	}
-	defer nh.Close()
-	defer nns.Close()
-	uh, uns, err := nsHandle(c.UnderlayNS())
-	if err != nil {
-		return err
-	}
-	defer uh.Close()
-	defer uns.Close()
+	defer done()
 	prev := f.PrevMTU
 	if prev == 0 {
 		prev = c.UnderlayMTU

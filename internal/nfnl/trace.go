@@ -54,39 +54,25 @@ func ParseTrace(family uint8, attrs []byte) (TraceEvent, error) {
 				e.RuleHandle = binary.BigEndian.Uint64(v)
 			}
 		case unix.NFTA_TRACE_TYPE:
-			if len(v) >= 4 {
-				e.Type = TraceType(binary.BigEndian.Uint32(v))
-			}
+			e.Type = TraceType(be32(v))
 		case unix.NFTA_TRACE_VERDICT:
 			e.Verdict, verdict = ParseVerdict(v), true
 		case unix.NFTA_TRACE_ID:
-			if len(v) >= 4 {
-				e.ID, seen = binary.BigEndian.Uint32(v), true
-			}
+			e.ID, seen = be32(v), len(v) >= 4
 		case unix.NFTA_TRACE_NETWORK_HEADER:
 			e.Network = append([]byte(nil), v...)
 		case unix.NFTA_TRACE_TRANSPORT_HEADER:
 			e.Transport = append([]byte(nil), v...)
 		case unix.NFTA_TRACE_IIF:
-			if len(v) >= 4 {
-				e.IIF = binary.BigEndian.Uint32(v)
-			}
+			e.IIF = be32(v)
 		case unix.NFTA_TRACE_OIF:
-			if len(v) >= 4 {
-				e.OIF = binary.BigEndian.Uint32(v)
-			}
+			e.OIF = be32(v)
 		case unix.NFTA_TRACE_MARK:
-			if len(v) >= 4 {
-				e.Mark = binary.BigEndian.Uint32(v)
-			}
+			e.Mark = be32(v)
 		case unix.NFTA_TRACE_NFPROTO:
-			if len(v) >= 4 {
-				e.NFProto = uint8(binary.BigEndian.Uint32(v))
-			}
+			e.NFProto = uint8(be32(v))
 		case unix.NFTA_TRACE_POLICY:
-			if len(v) >= 4 {
-				e.Policy = binary.BigEndian.Uint32(v)
-			}
+			e.Policy = be32(v)
 		}
 	})
 	if e.Type == TracePolicy && !verdict {
@@ -96,6 +82,14 @@ func ParseTrace(family uint8, attrs []byte) (TraceEvent, error) {
 		return e, errors.New("nfnl: trace message without id or type")
 	}
 	return e, nil
+}
+
+// be32 reads a big-endian u32 attribute value (0 when too short).
+func be32(v []byte) uint32 {
+	if len(v) < 4 {
+		return 0
+	}
+	return binary.BigEndian.Uint32(v)
 }
 
 // DialTrace opens a socket subscribed to the nf_tables trace group of the calling
