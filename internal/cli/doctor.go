@@ -69,13 +69,7 @@ Exits 1 when any check FAILs.`,
 			if err != nil {
 				return err
 			}
-			if err := g.emit(output, rep, src, rep.Print); err != nil {
-				return err
-			}
-			if rep.Failed() {
-				return errFindings
-			}
-			return nil
+			return g.emitFindings(output, rep, src)
 		},
 	}
 	cmd.Flags().StringVar(&node, "node", "", "check only this node (the cluster and etcd sections still run)")

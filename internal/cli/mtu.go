@@ -53,13 +53,7 @@ this machine can enter is a source: all of a lab's; on a real node, the node its
 			if err != nil {
 				return err
 			}
-			if err := g.emit(output, rep, src, rep.Print); err != nil {
-				return err
-			}
-			if rep.Failed() {
-				return errFindings
-			}
-			return nil
+			return g.emitFindings(output, rep, src)
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "json for scripts")

@@ -121,6 +121,23 @@ func (g *globals) emit(output string, v any, src *sources, print func(io.Writer)
 	return nil
 }
 
+// findings is a report whose failures make the command exit 1.
+type findings interface {
+	Print(io.Writer)
+	Failed() bool
+}
+
+// emitFindings prints a report (emit) and returns errFindings when it failed.
+func (g *globals) emitFindings(output string, rep findings, src *sources) error {
+	if err := g.emit(output, rep, src, rep.Print); err != nil {
+		return err
+	}
+	if rep.Failed() {
+		return errFindings
+	}
+	return nil
+}
+
 // noteStore tells the user when the tools work without the store.
 func (g *globals) noteStore(src *sources) {
 	if src.storeErr != nil {

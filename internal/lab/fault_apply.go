@@ -108,16 +108,11 @@ func (c Config) undo(i int, f Fault, all []Fault) error {
 		c.killHogs(f)
 		return nil
 	case FaultDelay:
-		h, ns, err := nsHandle(c.NodeNS(i))
+		h, l, done, err := c.nodeEth0(i)
 		if err != nil {
 			return err
 		}
-		defer h.Close()
-		defer ns.Close()
-		l, err := h.LinkByName("eth0")
-		if err != nil {
-			return err
-		}
+		defer done()
 		return h.QdiscDel(netemOn(l))
 	}
 	return fmt.Errorf("unknown fault %q", f.Spec.Kind)
@@ -284,17 +279,27 @@ var ErrNoNetem = errors.New("this kernel has no netem qdisc (sch_netem), so the 
 	"on a kernel with netem this fault runs 'tc qdisc add dev eth0 root netem delay D' in the node. " +
 	"Latency between nodes can still be measured (fjord latency) but not injected here")
 
-func (c Config) injectDelay(i int, f *Fault) error {
+// nodeEth0 opens a netlink handle in node i and finds its underlay link.
+func (c Config) nodeEth0(i int) (*netlink.Handle, netlink.Link, func(), error) {
 	h, ns, err := nsHandle(c.NodeNS(i))
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	defer h.Close()
-	defer ns.Close()
 	l, err := h.LinkByName("eth0")
+	if err != nil {
+		h.Close()
+		ns.Close()
+		return nil, nil, nil, err
+	}
+	return h, l, func() { h.Close(); ns.Close() }, nil
+}
+
+func (c Config) injectDelay(i int, f *Fault) error {
+	h, l, done, err := c.nodeEth0(i)
 	if err != nil {
 		return err
 	}
+	defer done()
 	q := netlink.NewNetem(netlink.QdiscAttrs{LinkIndex: l.Attrs().Index, Parent: netlink.HANDLE_ROOT, Handle: netlink.MakeHandle(1, 0)},
 		netlink.NetemQdiscAttrs{Latency: uint32(f.Spec.Delay / time.Microsecond)})
 	if err := h.QdiscAdd(q); err != nil {
