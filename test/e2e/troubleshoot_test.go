@@ -149,7 +149,7 @@ func TestTroubleshooting(t *testing.T) {
 			out, err = l.try("doctor")
 			return err == nil && !strings.Contains(out, "FAIL")
 		})
-		contains(t, "doctor", out, "PASS  peers", "PASS  agent     kernel matches the store", "PASS  clock", "PASS  fsync")
+		contains(t, "doctor", out, "PASS  peers", "PASS  agent     kernel matches the store", "PASS  clock", "WAL fsync p99")
 		l.run("mtu")
 		contains(t, "trace to the Service", l.run("trace", "echo-n1", "echo"), "DELIVERED to service default/echo:80")
 		l.noTraceLeft(t)
