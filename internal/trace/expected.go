@@ -128,30 +128,26 @@ func readService(ns string, key netip.AddrPort, proto string, nodePort bool) (se
 	if err != nil {
 		return st, err
 	}
-	for _, line := range strings.Split(listing, "\n") {
-		for _, w := range []string{"numgen inc", "numgen random", "jhash"} {
-			if strings.Contains(line, w) && st.Dispatch == "" {
-				st.Dispatch = w
+	// External (NodePort) and local-policy chains jump to the cluster chain: read it too.
+	listings := []string{listing}
+	for _, f := range strings.Fields(listing) {
+		if strings.HasPrefix(f, "svc-") && f != st.Chain {
+			if l2, err := inns.NFTList(ns, "list", "chain", "ip", nftproxy.TableName, f); err == nil {
+				listings = append(listings, l2)
 			}
-		}
-		for _, f := range strings.Fields(line) {
-			if ep, ok := nftproxy.EndpointOfChain(f); ok && !containsAP(st.Endpoints, ep) {
-				st.Endpoints = append(st.Endpoints, ep)
-			}
+			break
 		}
 	}
-	// ext-/loc- chains of NodePorts and local policies jump to the cluster chain: follow once.
-	if len(st.Endpoints) == 0 {
-		for _, line := range strings.Split(listing, "\n") {
+	for _, l := range listings {
+		for _, line := range strings.Split(l, "\n") {
+			for _, w := range []string{"numgen inc", "numgen random", "jhash"} {
+				if strings.Contains(line, w) && st.Dispatch == "" {
+					st.Dispatch = w
+				}
+			}
 			for _, f := range strings.Fields(line) {
-				if strings.HasPrefix(f, "svc-") && f != st.Chain {
-					if l2, err := inns.NFTList(ns, "list", "chain", "ip", nftproxy.TableName, f); err == nil {
-						for _, g := range strings.Fields(l2) {
-							if ep, ok := nftproxy.EndpointOfChain(g); ok && !containsAP(st.Endpoints, ep) {
-								st.Endpoints = append(st.Endpoints, ep)
-							}
-						}
-					}
+				if ep, ok := nftproxy.EndpointOfChain(f); ok && !containsAP(st.Endpoints, ep) {
+					st.Endpoints = append(st.Endpoints, ep)
 				}
 			}
 		}

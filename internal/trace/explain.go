@@ -128,6 +128,9 @@ func observe(pe placeEvents, f Flow, vxlanPort uint16) Observation {
 				}
 			}
 			key := familyName(e.Family) + " " + e.Table + " " + e.Chain
+			if e.Table == "fjord" && e.Chain == "mark-for-masquerade" {
+				o.NAT = appendOnce(o.NAT, "masquerade (fully random: the next hops see the node's address and another port, so the trace follows the reply instead)")
+			}
 			if !seenChain[key] {
 				seenChain[key] = true
 				o.Chains = append(o.Chains, key)
