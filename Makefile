@@ -2,7 +2,7 @@
 GO      ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: build deps lab lab-down test test-unit fuzz vet tidy-check race ci bench-net bench-services bench-ingress image images kube conformance conformance-network clean
+.PHONY: build deps lab lab-down test test-unit fuzz vet tidy-check race ci bench-net bench-services bench-ingress bench-troubleshoot image images kube conformance conformance-network clean
 
 # fjord's version, the tag of its image.
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -112,6 +112,11 @@ bench-services: deps build
 # Ingress proxy against nginx and HAProxy (Debian packages), wrk with keep-alive.
 bench-ingress: deps build
 	$(GO) run ./bench/ingress -fjord bin/fjord
+
+# Troubleshooting tools on a 3-node lab: full mtu and latency matrices against ping
+# loops, and the CPU the agents' RTT probes cost.
+bench-troubleshoot: deps build
+	$(GO) run ./bench/troubleshoot -fjord bin/fjord
 
 clean:
 	rm -rf bin

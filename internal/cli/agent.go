@@ -187,6 +187,7 @@ func runAgent(ctx context.Context, g *globals, f agentFlags) error {
 		// pod network is up.
 		Ready: func() {
 			setNodeCondition(ctx, be.registrar, cfg.NodeName, networkAvailable(), log)
+			startLatencyProbes(ctx, &wg, be.src.Nodes(), cfg.NodeName, a.NodeIP(), proxyCfg.Raw.MetricsBindAddress, log)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()

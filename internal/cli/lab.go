@@ -73,7 +73,8 @@ runtime creates them (a namespace, then the CNI plugin). Underlay addresses come
 			lab.PrintMatrix(g.streams.Out, res)
 			return err
 		},
-	}, newLabRestartAgentCommand(g, &name, &runRoot), newLabKubeletCommand(g), newLabKubectlCommand(g, &name, &runRoot))
+	}, newLabRestartAgentCommand(g, &name, &runRoot), newLabKubeletCommand(g), newLabKubectlCommand(g, &name, &runRoot),
+		newLabFaultCommand(g, &name, &runRoot), newLabFaultHogCommand())
 	return cmd
 }
 

@@ -20,6 +20,9 @@ func Down(runRoot, name string, out io.Writer) error {
 	if !nameRE.MatchString(c.Name) {
 		return fmt.Errorf("--name: %q is not a lab name", name)
 	}
+	if cleared, err := c.clearFaults("", ""); len(cleared) > 0 || err != nil {
+		fmt.Fprintf(out, "• cleared %d faults (%v)\n", len(cleared), err)
+	}
 	n := c.stopProcesses()
 	fmt.Fprintf(out, "• stopped %d processes\n", n)
 	var errs []error

@@ -1,4 +1,4 @@
-package nftproxy
+package nfnl
 
 import (
 	"testing"
@@ -16,8 +16,8 @@ func TestRuleComment(t *testing.T) {
 		{[]byte{1, 2, 9, 9, 0, 3, 'x', 'y', 0}, "xy"}, // another record first
 		{[]byte{0, 9, 'f', 'p'}, ""},                  // length past the end
 	} {
-		if got := ruleComment(tc.udata); got != tc.want {
-			t.Errorf("ruleComment(%v) = %q, want %q", tc.udata, got, tc.want)
+		if got := RuleComment(tc.udata); got != tc.want {
+			t.Errorf("RuleComment(%v) = %q, want %q", tc.udata, got, tc.want)
 		}
 	}
 }
@@ -25,14 +25,14 @@ func TestRuleComment(t *testing.T) {
 // FuzzNetlinkAttrs feeds arbitrary bytes to the parsers of kernel answers:
 // they must never panic or read out of bounds.
 func FuzzNetlinkAttrs(f *testing.F) {
-	f.Add(append(nlAttr(unix.NFTA_RULE_CHAIN, cString("svc-x")), nlAttr(unix.NFTA_RULE_USERDATA, []byte{0, 4, 'f', 'p', ':', 0})...))
-	f.Add(nlAttr(unix.NFTA_SET_FLAGS, []byte{0, 0, 0, 8}))
+	f.Add(append(Attr(unix.NFTA_RULE_CHAIN, CString("svc-x")), Attr(unix.NFTA_RULE_USERDATA, []byte{0, 4, 'f', 'p', ':', 0})...))
+	f.Add(Attr(unix.NFTA_SET_FLAGS, []byte{0, 0, 0, 8}))
 	f.Add([]byte{3, 0, 1, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		forEachAttr(b, func(uint16, []byte) {})
-		stringAttr(b, unix.NFTA_RULE_CHAIN)
-		uint32Attr(b, unix.NFTA_SET_FLAGS)
-		ruleComment(attrBytes(b, unix.NFTA_RULE_USERDATA))
-		ruleComment(b)
+		ForEachAttr(b, func(uint16, []byte) {})
+		StringAttr(b, unix.NFTA_RULE_CHAIN)
+		Uint32Attr(b, unix.NFTA_SET_FLAGS)
+		RuleComment(AttrBytes(b, unix.NFTA_RULE_USERDATA))
+		RuleComment(b)
 	})
 }

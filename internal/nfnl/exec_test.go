@@ -1,0 +1,7 @@
+package nfnl
+
+import "os/exec"
+
+func execOutputForTest(name string, args ...string) ([]byte, error) {
+	return exec.Command(name, args...).CombinedOutput()
+}
