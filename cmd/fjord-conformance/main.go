@@ -75,8 +75,10 @@ func run(ctx context.Context, o options) (passed, failed int, err error) {
 		return cmd.Run()
 	}
 	_ = exec.Command(fjord, "lab", "down", "--name", o.labName).Run()
-	logf("lab %q with real kubelets; fjord installed from deploy/fjord.yaml, no kube-proxy", o.labName)
-	if err := sh(fjord, "lab", "up", "--kubernetes", "--runtime", "containerd", "--name", o.labName, "--subnet", o.subnet, "--no-demo"); err != nil {
+	logf("lab %q with real kubelets; fjord installed from deploy/fjord.yaml (without its ingress), no kube-proxy", o.labName)
+	// Without fjord's ingress: its host ports 80 and 443 on every node would shadow
+	// the host-network servers the suite starts on those ports.
+	if err := sh(fjord, "lab", "up", "--kubernetes", "--runtime", "containerd", "--name", o.labName, "--subnet", o.subnet, "--no-demo", "--no-ingress"); err != nil {
 		return 0, 0, fmt.Errorf("lab up: %w", err)
 	}
 	if !o.keep {

@@ -134,6 +134,7 @@ func newLabUpCommand(g *globals, name, runRoot *string) *cobra.Command {
 	f.BoolVar(&noDemo, "no-demo", false, "do not start the demo workload")
 	f.StringVar(&c.ProxyConfig, "proxy-config", "", "KubeProxyConfiguration file handed to every agent (fjord agent --config)")
 	f.BoolVar(&c.Kubernetes, "kubernetes", false, "run a real control plane (kube-apiserver, controller-manager, scheduler, built from the k8s.io/kubernetes module) that fjord reads")
+	f.BoolVar(&c.NoIngress, "no-ingress", false, "with --runtime containerd: leave out fjord's ingress DaemonSet (its host ports 80/443 shadow host-network servers)")
 	f.StringVar(&c.Runtime, "runtime", c.Runtime, "with --kubernetes: what runs pods: fjord (the lab's runtime as kubelet) or containerd (real kubelets)")
 	return cmd
 }

@@ -40,6 +40,10 @@ type Config struct {
 	Runtime string `json:"runtime,omitempty"`
 	// KubeBin holds the Kubernetes binaries (see internal/kubebuild).
 	KubeBin string `json:"kubeBin,omitempty"`
+	// NoIngress leaves fjord's ingress DaemonSet out of a real-kubelet lab (its host
+	// ports 80 and 443 on every node shadow host-network servers on those ports,
+	// which the upstream e2e suite starts).
+	NoIngress bool `json:"noIngress,omitempty"`
 	// ServiceCIDR is the Kubernetes lab's Service range; zero = DefaultServiceCIDR.
 	ServiceCIDR netip.Prefix `json:"serviceCIDR,omitzero"`
 }

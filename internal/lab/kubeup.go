@@ -104,7 +104,14 @@ func (c Config) upKubernetes(ctx context.Context, out io.Writer, step func(strin
 	}
 	if real {
 		if err := step("kubectl apply -f deploy/fjord.yaml, and CoreDNS", func() error {
-			return c.kubectlApply(ctx, append(append([]byte{}, deploy.Manifest...), []byte("\n---\n"+c.servicesEndpointManifest()+"\n---\n"+CoreDNSManifest(c.clusterDNS()))...))
+			manifest := deploy.Manifest
+			if c.NoIngress {
+				var err error
+				if manifest, err = manifestWithout(deploy.Manifest, "DaemonSet/fjord-ingress"); err != nil {
+					return err
+				}
+			}
+			return c.kubectlApply(ctx, append(append([]byte{}, manifest...), []byte("\n---\n"+c.servicesEndpointManifest()+"\n---\n"+CoreDNSManifest(c.clusterDNS()))...))
 		}); err != nil {
 			return err
 		}
@@ -167,7 +174,9 @@ func (c Config) upKubernetes(ctx context.Context, out io.Writer, step func(strin
 	}); err != nil {
 		return err
 	}
-	if err := step(fmt.Sprintf("ingress serves the demo (http://%v/) and reports it in the Ingress status", c.NodeAddr(1)), func() error {
+	if c.NoIngress {
+		fmt.Fprintln(out, "• (no ingress: --no-ingress)")
+	} else if err := step(fmt.Sprintf("ingress serves the demo (http://%v/) and reports it in the Ingress status", c.NodeAddr(1)), func() error {
 		if err := WaitHTTP(ctx, fmt.Sprintf("http://%v/", c.NodeAddr(1)), 60*time.Second); err != nil {
 			return err
 		}
@@ -291,20 +300,27 @@ func (c Config) kubectlApply(ctx context.Context, manifest []byte) error {
 	return nil
 }
 
-var kindLine = regexp.MustCompile(`(?m)^kind:\s*(\S+)`)
+var (
+	kindLine = regexp.MustCompile(`(?m)^kind:\s*(\S+)`)
+	nameLine = regexp.MustCompile(`(?m)^  name:\s*(\S+)`)
+)
 
-// manifestWithout returns the documents of a multi-document manifest whose kind is
-// not one of kinds.
-func manifestWithout(manifest []byte, kinds ...string) ([]byte, error) {
+// manifestWithout returns the documents of a multi-document manifest except those
+// whose kind, or "kind/name", is one of drop.
+func manifestWithout(manifest []byte, drop ...string) ([]byte, error) {
 	var out bytes.Buffer
 	for _, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(string(manifest), -1) {
 		m := kindLine.FindStringSubmatch(doc)
 		if m == nil {
 			continue
 		}
+		name := ""
+		if n := nameLine.FindStringSubmatch(doc); n != nil {
+			name = n[1]
+		}
 		skip := false
-		for _, k := range kinds {
-			skip = skip || m[1] == k
+		for _, d := range drop {
+			skip = skip || d == m[1] || d == m[1]+"/"+name
 		}
 		if !skip {
 			out.WriteString(doc)
