@@ -135,7 +135,7 @@ func printNextKubernetes(out io.Writer, c Config) {
 	fmt.Fprintf(out, "\nkubectl from this host: export KUBECONFIG=%s (or 'fjord lab kubectl%s ...')\n", c.Kubeconfig("admin"), flag)
 	tips := [][2]string{
 		{fmt.Sprintf("curl http://%v/", c.NodeAddr(1)), "through the ingress on n1 to the echo pods"},
-		{"fjord lab kubectl" + flag + " get nodes -o wide", "nodes registered by the lab's runtime, pod CIDRs from the controller-manager"},
+		{"fjord lab kubectl" + flag + " get nodes -o wide", "the nodes, pod CIDRs from the controller-manager"},
 		{"fjord lab kubectl" + flag + " get pods,svc,ingress -o wide", "the demo: a Deployment, its Service and Ingress (with its status address)"},
 		{"fjord lab kubectl" + flag + " scale deploy/echo --replicas=6", "the Service follows; fjord's proxy reads the EndpointSlices"},
 		{"fjord get nodes -o wide --kubeconfig " + c.Kubeconfig("admin"), "fjord's view of the same API (no flag needed for the default lab)"},
