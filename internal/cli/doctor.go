@@ -84,6 +84,10 @@ Exits 1 when any check FAILs.`,
 // endpoints and TLS settings the store client uses.
 func (g *globals) etcdTarget(dataDir string) *doctor.EtcdTarget {
 	eps := g.resolvedEndpoints()
+	if c, _, ok := g.kubernetesLab(); ok {
+		// A Kubernetes lab keeps no store of fjord's: check the API server's etcd.
+		eps = []string{"unix://" + c.KubeEtcdSocket()}
+	}
 	t := &doctor.EtcdTarget{Endpoints: eps, DataDir: dataDir}
 	if dataDir == "" {
 		for _, ep := range eps {

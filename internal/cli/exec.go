@@ -57,7 +57,7 @@ func (g *globals) podNetns(ctx context.Context, namespace, ref string) (string, 
 	}
 	src := g.openSources(ctx, 3*time.Second)
 	defer src.close()
-	if src.store == nil {
+	if src.Remote == nil {
 		return "", fmt.Errorf("pod %s is not in this machine's records (CNI cache, lab state) and the store did not answer: %v", ref, src.storeErr)
 	}
 	p, err := resolve.FindPod(ctx, src, namespace, ref)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/fjord-net/fjord/internal/lab"
 	"github.com/fjord-net/fjord/internal/nodestate"
 	"github.com/fjord-net/fjord/internal/resolve"
@@ -77,6 +79,9 @@ type sources struct {
 // A store that does not answer is not an error: the tools work on what is known
 // locally and say so.
 func (g *globals) openSources(ctx context.Context, timeout time.Duration) *sources {
+	if c, kc, ok := g.kubernetesLab(); ok || kc != "" {
+		return g.openKubeSources(ctx, c, kc)
+	}
 	s := &sources{Merged: &resolve.Merged{Local: resolve.NewLocal(g.localConfig())}, close: func() {}}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -140,9 +145,62 @@ func (g *globals) emitFindings(output string, rep findings, src *sources) error 
 
 // noteStore tells the user when the tools work without the store.
 func (g *globals) noteStore(src *sources) {
-	if src.storeErr != nil {
+	if src.storeErr != nil && src.Remote == nil {
 		fmt.Fprintf(g.streams.Err, "note: the store did not answer (%v); using this machine's records only\n", src.storeErr)
 	} else if err := src.RemoteErr(); err != nil {
 		fmt.Fprintf(g.streams.Err, "note: reading the store failed (%v); using this machine's records only\n", err)
 	}
+}
+
+// kubernetesLab says whether the tools read a Kubernetes API: --kubeconfig (or
+// $KUBECONFIG), or a Kubernetes lab (the one named by FJORD_LAB, else the default).
+// kc is the kubeconfig to use; ok reports a known lab (c) whose nodes are local.
+func (g *globals) kubernetesLab() (c lab.Config, kc string, ok bool) {
+	if g.endpoints != "" || os.Getenv("FJORD_ETCD_ENDPOINTS") != "" {
+		return c, "", false
+	}
+	name := os.Getenv("FJORD_LAB")
+	if name == "" {
+		name = "lab"
+	}
+	if lc, err := lab.Load("/run/fjord", name); err == nil && lc.Kubernetes {
+		c, ok = lc, true
+		kc = lc.Kubeconfig("admin")
+	}
+	if g.kubeconfig != "" {
+		kc = g.kubeconfig
+	} else if env := os.Getenv("KUBECONFIG"); env != "" && !ok {
+		kc = env
+	}
+	return c, kc, ok
+}
+
+// openKubeSources reads the Kubernetes API, with a Kubernetes lab's nodes and pod
+// namespaces known locally.
+func (g *globals) openKubeSources(ctx context.Context, c lab.Config, kc string) *sources {
+	local := g.localConfig()
+	if c.Name != "" {
+		local = labLocalConfig(c)
+	}
+	s := &sources{Merged: &resolve.Merged{Local: resolve.NewLocal(local)}, close: func() {}}
+	saved := g.kubeconfig
+	g.kubeconfig = kc
+	r, done, err := g.reader(ctx)
+	g.kubeconfig = saved
+	if err != nil {
+		s.storeErr = err
+		return s
+	}
+	remote := resolve.FromLister(r)
+	if c.Name != "" {
+		remote.NetnsOf = func(p *corev1.Pod) string {
+			if c.Runtime == lab.RuntimeContainerd {
+				ns, _ := c.RealPodNetns(p)
+				return ns
+			}
+			return "/run/netns/" + c.PodNetns(p.Namespace, p.Name)
+		}
+	}
+	s.Remote, s.close = remote, done
+	return s
 }

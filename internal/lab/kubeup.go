@@ -43,6 +43,9 @@ func (c Config) kubeBin(name string) string { return filepath.Join(c.KubeBin, na
 // kubeEtcdDir holds the API server's etcd: fjord's embedded member, on a unix socket.
 func (c Config) kubeEtcdDir() string { return filepath.Join(c.StateDir(), "kube-etcd") }
 
+// KubeEtcdSocket is the client socket of the API server's etcd.
+func (c Config) KubeEtcdSocket() string { return filepath.Join(c.kubeEtcdDir(), "etcd.sock") }
+
 func (c Config) serviceCIDR() netip.Prefix {
 	if c.ServiceCIDR.IsValid() {
 		return c.ServiceCIDR

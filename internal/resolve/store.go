@@ -17,16 +17,28 @@ import (
 	"github.com/fjord-net/fjord/internal/store"
 )
 
-// Store answers from the objects in etcd.
+// Lister lists objects of a kind: fjord's store, or a Kubernetes API reader.
+type Lister interface {
+	List(ctx context.Context, k objects.Kind, namespace string) ([]objects.Object, int64, error)
+}
+
+// Store answers from the objects of a Lister (fjord's store or the Kubernetes API).
 type Store struct {
-	st *store.Store
+	st    Lister
+	kinds objects.Registry
+	// NetnsOf, if set, finds the network namespace of a pod that carries no
+	// fjord.dev/netns annotation (a pod of a Kubernetes lab); "" if unknown.
+	NetnsOf func(*corev1.Pod) string
 }
 
 // FromStore returns a Source reading st.
-func FromStore(st *store.Store) *Store { return &Store{st: st} }
+func FromStore(st *store.Store) *Store { return FromLister(st) }
+
+// FromLister returns a Source reading l.
+func FromLister(l Lister) *Store { return &Store{st: l, kinds: objects.Kinds()} }
 
 func (s *Store) list(ctx context.Context, kind string) ([]objects.Object, error) {
-	k, ok := s.st.Kinds().ByName(kind)
+	k, ok := s.kinds.ByName(kind)
 	if !ok {
 		return nil, fmt.Errorf("store has no kind %s", kind)
 	}
@@ -34,8 +46,9 @@ func (s *Store) list(ctx context.Context, kind string) ([]objects.Object, error)
 	return list, err
 }
 
-// Nodes lists the Node objects; a node is Ready while its Lease exists (the Lease is
-// attached to an etcd lease the agent keeps alive).
+// Nodes lists the Node objects. A node is Ready by its Ready condition where it has
+// one (a kubelet posts it), else while its Lease exists (in fjord's store the Lease
+// is attached to an etcd lease the agent keeps alive).
 func (s *Store) Nodes(ctx context.Context) ([]Node, error) {
 	list, err := s.list(ctx, "Node")
 	if err != nil {
@@ -55,6 +68,11 @@ func (s *Store) Nodes(ctx context.Context) ([]Node, error) {
 	for _, o := range list {
 		n := o.(*corev1.Node)
 		rn := Node{Name: n.Name, Ready: alive[n.Name], Mode: n.Annotations["fjord.dev/backend"], VTEPMAC: n.Annotations["fjord.dev/vtep-mac"]}
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				rn.Ready = c.Status == corev1.ConditionTrue
+			}
+		}
 		for _, a := range n.Status.Addresses {
 			if a.Type == corev1.NodeInternalIP && !rn.IP.IsValid() {
 				rn.IP, _ = netip.ParseAddr(a.Address)
@@ -77,6 +95,9 @@ func (s *Store) Pods(ctx context.Context) ([]Pod, error) {
 	for _, o := range list {
 		p := o.(*corev1.Pod)
 		rp := Pod{Namespace: p.Namespace, Name: p.Name, Node: p.Spec.NodeName, Netns: p.Annotations[kubelet.AnnotationNetns], Labels: p.Labels}
+		if rp.Netns == "" && s.NetnsOf != nil {
+			rp.Netns = s.NetnsOf(p)
+		}
 		rp.IP, _ = netip.ParseAddr(p.Status.PodIP)
 		out = append(out, rp)
 	}
