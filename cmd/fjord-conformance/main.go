@@ -119,6 +119,10 @@ func run(ctx context.Context, o options) (passed, failed int, err error) {
 	cmd.Stderr = cmd.Stdout
 	runErr := cmd.Run()
 	wall := time.Since(started)
+	// Kept for a closer look (the output directory goes away).
+	if b, err := os.ReadFile(filepath.Join(out, "junit.xml")); err == nil {
+		_ = os.WriteFile(filepath.Join(os.TempDir(), "fjord-conformance-"+o.labName+".junit.xml"), b, 0o644)
+	}
 	f, err := os.Open(filepath.Join(out, "junit.xml"))
 	if err != nil {
 		return 0, 0, errors.Join(fmt.Errorf("no JUnit report from ginkgo (log: %s)", logFile.Name()), runErr)

@@ -49,6 +49,12 @@ func serveProxyHealth(ctx context.Context, pc *proxyconfig.Config, nodeIP netip.
 	healthz, metrics := proxyHealthAddrs(pc, nodeIP)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// kube-proxy answers which data plane it runs here; fjord's is always nftables,
+	// whatever mode the configuration names (ipvs's schedulers included).
+	mux.HandleFunc("/proxyMode", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprint(w, "nftables")
+	})
 	errs := []error{serveHelper(ctx, "metricsBindAddress", metrics, mux, log)}
 	for _, a := range healthz {
 		errs = append(errs, serveHelper(ctx, "healthzBindAddress", a, h.Handler(), log))

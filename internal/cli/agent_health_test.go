@@ -91,6 +91,10 @@ func TestServeProxyHealth(t *testing.T) {
 			t.Errorf("/metrics lacks %q (status %d)", want, code)
 		}
 	}
+	// The upstream suite asks kube-proxy's metrics port which mode runs.
+	if code, body := get("http://" + mz + "/proxyMode"); code != 200 || body != "nftables" {
+		t.Errorf("/proxyMode: %d %q", code, body)
+	}
 	// A taken address is an error naming the field, the Health works regardless,
 	// and the listener is opened once the address is free.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

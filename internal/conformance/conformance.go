@@ -30,6 +30,9 @@ type Spec struct {
 	Status   Status
 	Duration time.Duration
 	Failure  string // first line of the failure message
+	// SkipReason is why the suite skipped a selected spec at run time (it needs
+	// something the cluster lacks); "" for specs the focus did not select.
+	SkipReason string
 }
 
 type junitSuites struct {
@@ -41,10 +44,12 @@ type junitSuite struct {
 }
 
 type junitCase struct {
-	Name    string    `xml:"name,attr"`
-	Status  string    `xml:"status,attr"`
-	Time    float64   `xml:"time,attr"`
-	Skipped *struct{} `xml:"skipped"`
+	Name    string  `xml:"name,attr"`
+	Status  string  `xml:"status,attr"`
+	Time    float64 `xml:"time,attr"`
+	Skipped *struct {
+		Message string `xml:"message,attr"`
+	} `xml:"skipped"`
 	Failure *struct {
 		Message string `xml:"message,attr"`
 		Body    string `xml:",chardata"`
@@ -75,6 +80,11 @@ func ParseJUnit(r io.Reader) ([]Spec, error) {
 				sp.Status, sp.Failure = Failed, firstLine(c.Error.Message)
 			case c.Skipped != nil || c.Status == "skipped" || c.Status == "pending":
 				sp.Status = Skipped
+				if c.Skipped != nil {
+					if r, ok := strings.CutPrefix(c.Skipped.Message, "skipped - "); ok {
+						sp.SkipReason = firstLine(r)
+					}
+				}
 			default:
 				sp.Status = Passed
 			}
@@ -152,8 +162,12 @@ func (r Run) Markdown() string {
 		fmt.Fprintf(&b, "- %s\n", r.ExitNote)
 	}
 	b.WriteString("\n| spec | result | time |\n|---|---|---:|\n")
+	var skipped []Spec
 	for _, s := range r.Specs {
 		if s.Status == Skipped {
+			if s.SkipReason != "" {
+				skipped = append(skipped, s)
+			}
 			continue
 		}
 		res := "pass"
@@ -164,6 +178,12 @@ func (r Run) Markdown() string {
 			}
 		}
 		fmt.Fprintf(&b, "| %s | %s | %.1f s |\n", escape(s.Name), res, s.Duration.Seconds())
+	}
+	if len(skipped) > 0 {
+		fmt.Fprintf(&b, "\nSelected but skipped by the suite itself (%d): it decides at run time that the cluster lacks what they need.\n\n| spec | why |\n|---|---|\n", len(skipped))
+		for _, s := range skipped {
+			fmt.Fprintf(&b, "| %s | %s |\n", escape(s.Name), escape(s.SkipReason))
+		}
 	}
 	return b.String()
 }

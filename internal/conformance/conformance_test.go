@@ -16,6 +16,7 @@ const report = `<?xml version="1.0" encoding="UTF-8"?>
       <failure message="Timed out after 60.000s.&#xA;more detail" type="failed">[FAILED] Timed out</failure>
     </testcase>
     <testcase name="[It] [sig-storage] something" classname="Kubernetes e2e suite" status="skipped" time="0"><skipped message="skipped"></skipped></testcase>
+    <testcase name="[It] [sig-network] needs two zones" classname="Kubernetes e2e suite" status="skipped" time="0.1"><skipped message="skipped - Requires at least 2 zones"></skipped></testcase>
   </testsuite>
 </testsuites>`
 
@@ -24,17 +25,17 @@ func TestParseJUnitAndMarkdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(specs) != 3 {
+	if len(specs) != 4 {
 		t.Fatalf("specs %+v", specs)
 	}
-	if specs[0].Status != Failed || specs[0].Failure != "Timed out after 60.000s." || specs[1].Status != Passed || specs[1].Duration != 10250*time.Millisecond || specs[2].Status != Skipped {
+	if specs[0].Status != Failed || specs[0].Failure != "Timed out after 60.000s." || specs[1].Status != Passed || specs[1].Duration != 10250*time.Millisecond || specs[3].Status != Skipped || specs[2].SkipReason != "Requires at least 2 zones" {
 		t.Fatalf("specs %+v", specs)
 	}
 	r := Run{Section: "Conformance", Focus: `\[Conformance\]`, Specs: specs, Procs: 2, Kube: "v1.37.2", Commit: "abc", Machine: "m",
 		Known: map[string]string{"DNS should provide": "needs X"}}
 	md := r.Markdown()
 	for _, want := range []string{"### Conformance: 1 of 2 passed", "| [sig-network] Services should serve a basic endpoint from pods  [Conformance] | pass | 10.2 s |",
-		"**FAIL**: Timed out after 60.000s. — needs X"} {
+		"**FAIL**: Timed out after 60.000s. — needs X", "| [sig-network] needs two zones | Requires at least 2 zones |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}

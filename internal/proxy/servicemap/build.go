@@ -17,7 +17,8 @@ import (
 // service.kubernetes.io/service-proxy-name (another proxy's) or
 // service.kubernetes.io/headless, as kube-proxy skips them. EndpointSlices belong to the
 // Service named by their kubernetes.io/service-name label in the same
-// namespace; FQDN slices are ignored. An endpoint port is matched to a
+// namespace; FQDN slices, and slices labelled service-proxy-name or headless
+// (which kube-proxy's informer leaves out), are ignored. An endpoint port is matched to a
 // Service port by name and protocol. When slices list the same IP and port
 // twice, the slice that sorts first by name wins.
 func Build(services []*corev1.Service, endpointSlices []*discoveryv1.EndpointSlice, opts Options) Map {
@@ -63,6 +64,14 @@ func groupSlices(in []*discoveryv1.EndpointSlice) map[nsName][]*discoveryv1.Endp
 		}
 		svc := es.Labels[discoveryv1.LabelServiceName]
 		if svc == "" {
+			continue
+		}
+		// kube-proxy watches EndpointSlices with the same label selector as
+		// Services: a slice labelled for another proxy, or headless, is not ours.
+		if _, ok := es.Labels[ServiceProxyNameLabel]; ok {
+			continue
+		}
+		if _, ok := es.Labels[HeadlessLabel]; ok {
 			continue
 		}
 		k := nsName{es.Namespace, svc}

@@ -56,6 +56,22 @@ func TestBuild(t *testing.T) {
 			}
 		},
 	}, {
+		name: "slices labelled headless or for another proxy are left out, as kube-proxy's informer does",
+		svcs: []*corev1.Service{web()},
+		slices: func() []*discoveryv1.EndpointSlice {
+			headless := webSlice(ep("10.244.2.7", "n2"))
+			headless.Name, headless.Labels[HeadlessLabel] = "web-headless", ""
+			other := webSlice(ep("10.244.3.9", "n3"))
+			other.Name, other.Labels[ServiceProxyNameLabel] = "web-other", "foo-bar"
+			return []*discoveryv1.EndpointSlice{webSlice(ep("10.244.1.5", "n1")), headless, other}
+		}(),
+		check: func(t *testing.T, m Map) {
+			http := m.Ports["default/web:http/TCP"]
+			if len(http.Endpoints) != 1 || http.Endpoints[0].IP != netip.MustParseAddr("10.244.1.5") {
+				t.Errorf("endpoints = %+v, want only the unlabelled slice's", http.Endpoints)
+			}
+		},
+	}, {
 		name: "endpoint ports match by name and protocol",
 		svcs: []*corev1.Service{web()},
 		slices: []*discoveryv1.EndpointSlice{slice("default", "web-x", "web",
