@@ -330,8 +330,8 @@ func (c *Cluster) StartAPIServer() {
 	}
 }
 
-// StopAPIServer stops kube-apiserver (SIGTERM, then SIGKILL after 20 s) and waits for
-// it to exit: clients see their connections end and new ones refused. etcd keeps
+// StopAPIServer kills kube-apiserver (SIGKILL: a crash, or a machine gone) and waits
+// for it to exit: clients see their connections end and new ones refused. etcd keeps
 // running.
 func (c *Cluster) StopAPIServer() {
 	c.t.Helper()
@@ -340,7 +340,7 @@ func (c *Cluster) StopAPIServer() {
 	if c.apiserver == nil {
 		c.t.Fatal("kubetest: kube-apiserver is not running")
 	}
-	c.apiserver.stop(20 * time.Second)
+	c.apiserver.kill()
 	c.apiserver = nil
 }
 
@@ -411,7 +411,7 @@ func (c *Cluster) stopAll() {
 	defer c.mu.Unlock()
 	for _, p := range []**process{&c.kcm, &c.apiserver} {
 		if *p != nil {
-			(*p).stop(10 * time.Second)
+			(*p).kill()
 			*p = nil
 		}
 	}
@@ -484,14 +484,12 @@ func (p *process) exited() error {
 	}
 }
 
-func (p *process) stop(grace time.Duration) {
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-	}
+// kill kills the process group and waits for the process to exit. The tests' control
+// plane keeps nothing worth a graceful stop, and kube-apiserver's takes as long as
+// its clients' watches stay open.
+func (p *process) kill() {
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
 }
 
 func (p *process) tail(n int) string { return tailFile(p.log, n) }
