@@ -113,7 +113,7 @@ type Cluster struct {
 	mu        sync.Mutex
 	apiserver *process
 	kcm       *process
-	dynamic   *dynamic.DynamicClient   // Apply and Delete, made on first use
+	dynamic   *dynamic.DynamicClient // Apply and Delete, made on first use
 	mapper    *restmapper.DeferredDiscoveryRESTMapper
 }
 
