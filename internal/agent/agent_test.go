@@ -224,3 +224,47 @@ func listNodes(t *testing.T, env *backendtest.Env) []*corev1.Node {
 	}
 	return out
 }
+
+// syncBuffer is a log destination tests read while agents write.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// A Node whose podCIDRs lie outside the agent's --cluster-cidr (the
+// controller-manager was given another range) still gets its pod network: the agent
+// takes the Node's CIDR, warns, and its peers route to it.
+func TestKubernetesPodCIDROutsideClusterCIDR(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs an embedded etcd and kube-apiserver")
+	}
+	env := backendtest.Start(t, backendtest.Kubernetes, kubetest.Options{})
+	nd := backendtest.KubeletNode("n1", underlayAddr(1))
+	nd.Spec.PodCIDR, nd.Spec.PodCIDRs = "10.99.3.0/24", []string{"10.99.3.0/24"}
+	env.Cluster.Apply(nd)
+	var logs syncBuffer
+	a := startAgentWith(t, env, "n1", 1, nil, slog.New(slog.NewTextHandler(&logs, nil)))
+	b := startAgent(t, env, "n2", 2, nil)
+	if nn := <-a.pub; nn.PodCIDR != netip.MustParsePrefix("10.99.3.0/24") || nn.Gateway != netip.MustParseAddr("10.99.3.1") {
+		t.Fatalf("n1 published %+v, want the Node's 10.99.3.0/24", nn)
+	}
+	<-b.pub
+	<-a.ready
+	if !strings.Contains(logs.String(), "outside fjord's cluster CIDR") {
+		t.Fatalf("no warning about the pod CIDR outside 10.244.0.0/16:\n%s", logs.String())
+	}
+	eventually(t, "n2 routes 10.99.3.0/24 to n1", func() bool { return strings.Contains(routesTo(b.k), "10.99.3.0/24") })
+	eventually(t, "n1 routes to n2", func() bool { return strings.Count(routesTo(a.k), "onlink") == 1 })
+}

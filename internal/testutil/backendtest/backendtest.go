@@ -14,6 +14,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -156,14 +157,20 @@ func (e *Env) Registrar(p Proc, log *slog.Logger) nodereg.Registrar {
 }
 
 // AddNode does what the kubelet does before an agent starts on a node: on
-// Kubernetes it registers the Node with its address, Ready; on etcd the agent
-// registers itself, so nothing happens.
+// Kubernetes it registers the Node with its address, Ready, unless the Node exists;
+// on etcd the agent registers itself, so nothing happens.
 func (e *Env) AddNode(name string, ip netip.Addr) {
 	e.t.Helper()
 	if e.Store != nil {
 		return
 	}
-	e.Cluster.Apply(KubeletNode(name, ip))
+	_, err := e.Cluster.Client.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		e.Cluster.Apply(KubeletNode(name, ip))
+	case err != nil:
+		e.t.Fatal(err)
+	}
 }
 
 // KubeletNode is a Node as a kubelet registers it: hostname label, InternalIP, Ready.
