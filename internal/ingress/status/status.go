@@ -91,8 +91,10 @@ func (s *Status) lead(ctx context.Context) {
 	}()
 	tick := time.NewTicker(s.cfg.Refresh)
 	defer tick.Stop()
-	for {
-		s.refresh(ctx, q)
+	// The first refresh of a term queues every Ingress: while another process led,
+	// it wrote its own addresses.
+	for first := true; ; first = false {
+		s.refresh(ctx, q, first)
 		select {
 		case <-ctx.Done():
 			return
@@ -102,8 +104,8 @@ func (s *Status) lead(ctx context.Context) {
 }
 
 // refresh asks for the addresses again and queues every Ingress when they changed
-// (and on the first call of a term).
-func (s *Status) refresh(ctx context.Context, q workqueue.TypedRateLimitingInterface[string]) {
+// or on the first call of a term.
+func (s *Status) refresh(ctx context.Context, q workqueue.TypedRateLimitingInterface[string], first bool) {
 	raw, err := s.cfg.Addresses(ctx)
 	if err != nil {
 		s.log.Warn("cannot tell which addresses the ingress serves on; keeping the last", "err", err)
@@ -112,7 +114,7 @@ func (s *Status) refresh(ctx context.Context, q workqueue.TypedRateLimitingInter
 		}
 	} else {
 		lb := LoadBalancer(raw)
-		if old := s.addrs.Load(); old != nil && equality.Semantic.DeepEqual(*old, lb) {
+		if old := s.addrs.Load(); old != nil && equality.Semantic.DeepEqual(*old, lb) && !first {
 			return
 		}
 		s.addrs.Store(&lb)
