@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/fjord-net/fjord/internal/kubecp"
 	"github.com/fjord-net/fjord/internal/nodereg"
 	"github.com/fjord-net/fjord/internal/testutil/backendtest"
 	"github.com/fjord-net/fjord/internal/testutil/kubetest"
@@ -69,7 +70,7 @@ func node(t *testing.T, c *kubetest.Cluster, name string) *corev1.Node {
 // With the controller-manager allocating (--allocate-node-cidrs), every agent takes
 // its Node's spec.podCIDRs and allocates nothing itself.
 func TestKubernetesPodCIDRFromControllerManager(t *testing.T) {
-	c := startCluster(t, kubetest.Options{ControllerManager: &kubetest.ControllerManager{
+	c := startCluster(t, kubetest.Options{ControllerManager: &kubecp.ControllerManager{
 		AllocateNodeCIDRs: true, ClusterCIDR: pool.CIDR, NodeCIDRBits: pool.Bits}})
 	var logs logBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))

@@ -2,9 +2,6 @@ package kubetest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
 	"net"
 	"net/http"
 	"os"
@@ -133,13 +130,3 @@ func (c *trackedConn) Close() error {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-func randomHex(n int) (string, error) {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(b), nil
-}
-
-func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
