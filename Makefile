@@ -23,10 +23,15 @@ lab: deps build
 lab-down: build
 	./bin/fjord lab down
 
-# The whole suite: pure tests, kernel tests in namespaces, end-to-end labs.
-# -p 1: packages that create namespaces and labs run one at a time.
+# The whole suite: pure tests, kernel tests in namespaces, end-to-end labs, and the
+# integration tests against a real kube-apiserver and controller-manager. Those two are
+# built first, into the shared cache, with progress on the terminal (about 10 minutes
+# the first time with an empty Go build cache, seconds after: docs/testing.md).
+# -p 1: packages that create namespaces and labs run one at a time. -timeout is per
+# package: a test binary run without the build above builds them itself.
 test: deps build
-	$(GO) test -count=1 -p 1 -timeout 25m ./...
+	$(GO) run ./cmd/fjord-build kube kube-apiserver kube-controller-manager
+	$(GO) test -count=1 -p 1 -timeout 45m ./...
 
 # Pure tests only: no root, no namespaces.
 test-unit:
