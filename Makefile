@@ -27,11 +27,15 @@ lab-down: build
 
 # The whole suite, what CI runs (.ci/run) as root on a fresh machine: static checks
 # (vet, go.mod tidy), pure tests, kernel tests in namespaces, integration tests against
-# a real kube-apiserver, end-to-end labs (both Kubernetes labs included), the race
-# detector, and 10 seconds of every fuzz target. A kernel or lab test that cannot run
-# fails (it never skips outside -short). -p 1: packages that create namespaces and labs
-# run one at a time. The first run builds Kubernetes (docs/kubernetes-build.md).
+# a real kube-apiserver and controller-manager, end-to-end labs (both Kubernetes labs
+# and the upstream network conformance specs included), the race detector, and 10
+# seconds of every fuzz target. The Kubernetes programs are built first, into the
+# shared cache, with progress on the terminal (about 10 minutes the first time with an
+# empty Go build cache, seconds after: docs/testing.md). A kernel or lab test that
+# cannot run fails (it never skips outside -short). -p 1: packages that create
+# namespaces and labs run one at a time; -timeout is per package.
 test: deps build vet tidy-check
+	$(GO) run ./cmd/fjord-build kube kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet e2e.test ginkgo
 	$(GO) test -count=1 -p 1 -timeout 45m ./...
 	$(MAKE) race
 	$(MAKE) fuzz FUZZTIME=10s

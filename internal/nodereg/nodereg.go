@@ -8,8 +8,9 @@
 //     an etcd lease (it vanishes when the agent dies).
 //   - Kubernetes: a real cluster. The kubelet creates the Node and renews its Lease;
 //     the controller-manager usually allocates spec.podCIDRs. The agent only adds its
-//     annotations, waits for a pod CIDR, allocates one itself (an optimistic update of
-//     the Node) when none comes, and sets its conditions.
+//     annotations, waits for a pod CIDR, allocates one itself when none comes (a claim
+//     annotation checked against every other Node, then an optimistic update of its
+//     Node), and sets its conditions.
 //
 // The rest of the agent does not know which one runs.
 package nodereg
@@ -26,6 +27,9 @@ const (
 	AnnotationBackend = "fjord.dev/backend"   // vxlan or routed
 	AnnotationVTEPMAC = "fjord.dev/vtep-mac"  // the node's vxlan device MAC
 	AnnotationNodeIP  = "fjord.dev/public-ip" // underlay address peers send to
+	// AnnotationPodCIDRClaim is a pod CIDR the node's agent is about to take, where
+	// nothing allocates them (Kubernetes without --allocate-node-cidrs).
+	AnnotationPodCIDRClaim = "fjord.dev/pod-cidr-claim"
 )
 
 // LeaseNamespace holds one Lease per node, named after it, as in Kubernetes.

@@ -3,6 +3,7 @@ package source_test
 import (
 	"context"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 	"github.com/fjord-net/fjord/internal/source"
 	"github.com/fjord-net/fjord/internal/store"
 	"github.com/fjord-net/fjord/internal/store/storetest"
+	"github.com/fjord-net/fjord/internal/testutil/backendtest"
+	"github.com/fjord-net/fjord/internal/testutil/kubetest"
 )
 
 func svc(name string, port int32) *corev1.Service {
@@ -31,7 +34,7 @@ func pod(name, node string) *corev1.Pod {
 	return &corev1.Pod{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
-		Spec:       corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "c"}}},
+		Spec:       corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
 	}
 }
 
@@ -42,85 +45,129 @@ func apply(t *testing.T, st *store.Store, objs ...objects.Object) {
 	}
 }
 
-// eventually polls cond for up to 10 s (a bound, not an assertion on time).
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
+// eventually polls cond (a bound, not an assertion on time).
+var eventually = backendtest.Eventually
 
+// names lists the objects' names, leaving out the API server's own "kubernetes"
+// Service.
 func names[T metav1.Object](objs []T) []string {
 	var out []string
 	for _, o := range objs {
-		out = append(out, o.GetName())
+		if o.GetName() != "kubernetes" {
+			out = append(out, o.GetName())
+		}
 	}
 	sort.Strings(out)
 	return out
 }
 
-func TestStoreInformerFollowsChanges(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs an embedded etcd")
-	}
-	st := storetest.New(t)
-	apply(t, st, svc("a", 80), svc("b", 80))
-	src := source.New(source.NewStore(st), 0)
-	inf := src.Services()
-	changes := make(chan struct{}, 100)
-	if err := source.OnChange(inf, func() { changes <- struct{}{} }); err != nil {
-		t.Fatal(err)
-	}
+// started starts a process's source and waits for its informers to list.
+func started(t *testing.T, src *source.Source) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	src.Start(ctx)
 	if err := src.WaitForSync(ctx); err != nil {
 		t.Fatal(err)
-	}
-	if got := names(source.List[*corev1.Service](inf)); len(got) != 2 || got[0] != "a" || got[1] != "b" {
-		t.Fatalf("listed %v, want [a b]", got)
-	}
-	apply(t, st, svc("a", 8080), svc("c", 80))
-	kind, _ := st.Kinds().ByName("Service")
-	if err := st.Delete(context.Background(), kind, "default", "b"); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "a changed, b deleted, c added", func() bool {
-		a, ok := source.Get[*corev1.Service](inf, "default", "a")
-		_, bOK := source.Get[*corev1.Service](inf, "default", "b")
-		_, cOK := source.Get[*corev1.Service](inf, "default", "c")
-		return ok && a.Spec.Ports[0].Port == 8080 && !bOK && cOK
-	})
-	if len(changes) < 5 {
-		t.Errorf("handler called %d times, want one per add/update/delete (5)", len(changes))
 	}
 }
 
-func TestStoreInformerFieldSelector(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs an embedded etcd")
-	}
-	st := storetest.New(t)
-	apply(t, st, pod("p1", "n1"), pod("p2", "n2"))
-	src := source.New(source.NewStore(st), 0)
-	mine := src.Pods(source.OnNode("n1"))
-	all := src.Pods()
-	if mine == all {
-		t.Fatal("a narrowed informer must not be the shared unnarrowed one")
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	src.Start(ctx)
-	if err := src.WaitForSync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	apply(t, st, pod("p3", "n1"), pod("p4", "n2"))
-	eventually(t, "n1's pods", func() bool {
-		got := names(source.List[*corev1.Pod](mine))
-		return len(got) == 2 && got[0] == "p1" && got[1] == "p3" && len(source.List[*corev1.Pod](all)) == 4
+func TestInformerFollowsChanges(t *testing.T) {
+	backendtest.Run(t, func(t *testing.T, env *backendtest.Env) {
+		env.Apply(svc("a", 80), svc("b", 80))
+		src := env.Process(kubetest.Admin).Source
+		inf := src.Services()
+		changes := make(chan struct{}, 100)
+		if err := source.OnChange(inf, func() { changes <- struct{}{} }); err != nil {
+			t.Fatal(err)
+		}
+		started(t, src)
+		if got := names(source.List[*corev1.Service](inf)); len(got) != 2 || got[0] != "a" || got[1] != "b" {
+			t.Fatalf("listed %v, want [a b]", got)
+		}
+		env.Apply(svc("a", 8080), svc("c", 80))
+		env.Delete(svc("b", 80))
+		eventually(t, "a changed, b deleted, c added", func() bool {
+			a, ok := source.Get[*corev1.Service](inf, "default", "a")
+			_, bOK := source.Get[*corev1.Service](inf, "default", "b")
+			_, cOK := source.Get[*corev1.Service](inf, "default", "c")
+			return ok && a.Spec.Ports[0].Port == 8080 && !bOK && cOK
+		})
+		if len(changes) < 5 {
+			t.Errorf("handler called %d times, want one per add/update/delete (5)", len(changes))
+		}
+	})
+}
+
+func TestInformerFieldSelector(t *testing.T) {
+	backendtest.Run(t, func(t *testing.T, env *backendtest.Env) {
+		env.Apply(pod("p1", "n1"), pod("p2", "n2"))
+		src := env.Process(kubetest.Admin).Source
+		mine := src.Pods(source.OnNode("n1"))
+		all := src.Pods()
+		if mine == all {
+			t.Fatal("a narrowed informer must not be the shared unnarrowed one")
+		}
+		started(t, src)
+		env.Apply(pod("p3", "n1"), pod("p4", "n2"))
+		eventually(t, "n1's pods", func() bool {
+			got := names(source.List[*corev1.Pod](mine))
+			return len(got) == 2 && got[0] == "p1" && got[1] == "p3" && len(source.List[*corev1.Pod](all)) == 4
+		})
+	})
+}
+
+// Every kind fjord reads lists and watches on both backends.
+func TestEveryKindSyncs(t *testing.T) {
+	backendtest.Run(t, func(t *testing.T, env *backendtest.Env) {
+		src := env.Process(kubetest.Admin).Source
+		for _, k := range objects.Kinds().All() {
+			src.Informer(k.Name)
+		}
+		started(t, src)
+		env.Apply(svc("a", 80))
+		eventually(t, "a seen", func() bool { return len(names(source.List[*corev1.Service](src.Services()))) == 1 })
+	})
+}
+
+// While the backend is down the informers keep what they hold (consumers keep
+// programming from it); once it is back, changes made at once are seen.
+func TestInformerRecoversAfterOutage(t *testing.T) {
+	backendtest.Run(t, func(t *testing.T, env *backendtest.Env) {
+		env.Apply(svc("a", 80), svc("b", 80))
+		src := env.Process(kubetest.Admin).Source
+		inf := src.Services()
+		var mu sync.Mutex
+		var deleted []string
+		if err := source.OnObject(inf, func(s *corev1.Service, gone bool) {
+			if gone {
+				mu.Lock()
+				deleted = append(deleted, s.Name)
+				mu.Unlock()
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		started(t, src)
+		env.Stop()
+		time.Sleep(time.Second) // let the informers notice: watches end, retries fail
+		if got := names(source.List[*corev1.Service](inf)); len(got) != 2 {
+			t.Fatalf("during the outage the cache holds %v, want [a b]", got)
+		}
+		env.Restart()
+		env.Apply(svc("a", 81), svc("c", 80))
+		env.Delete(svc("b", 80))
+		eventually(t, "a changed, b deleted, c added after the restart", func() bool {
+			a, ok := source.Get[*corev1.Service](inf, "default", "a")
+			_, bOK := source.Get[*corev1.Service](inf, "default", "b")
+			_, cOK := source.Get[*corev1.Service](inf, "default", "c")
+			return ok && a.Spec.Ports[0].Port == 81 && !bOK && cOK
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		if len(deleted) != 1 || deleted[0] != "b" {
+			t.Fatalf("deletes seen: %v, want [b] (nothing deleted by the outage itself)", deleted)
+		}
 	})
 }
 

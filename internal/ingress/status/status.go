@@ -91,6 +91,8 @@ func (s *Status) lead(ctx context.Context) {
 	}()
 	tick := time.NewTicker(s.cfg.Refresh)
 	defer tick.Stop()
+	// The first refresh of a term queues every Ingress: while another process led,
+	// it wrote its own addresses.
 	for {
 		s.refresh(ctx, q)
 		select {
@@ -101,8 +103,9 @@ func (s *Status) lead(ctx context.Context) {
 	}
 }
 
-// refresh asks for the addresses again and queues every Ingress: a periodic full
-// pass, so nothing missed (an Ingress seen before its class was known) stays wrong.
+// refresh asks for the addresses again and queues every Ingress: every refresh is a
+// full pass (a term's first one rewrites what another leader wrote; later ones catch
+// an Ingress seen before its class was known). Unchanged status is not written.
 func (s *Status) refresh(ctx context.Context, q workqueue.TypedRateLimitingInterface[string]) {
 	raw, err := s.cfg.Addresses(ctx)
 	if err != nil {

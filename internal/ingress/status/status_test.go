@@ -2,20 +2,23 @@ package status_test
 
 import (
 	"context"
+	"io"
 	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
 	"github.com/fjord-net/fjord/internal/ingress/status"
 	"github.com/fjord-net/fjord/internal/leader"
-	"github.com/fjord-net/fjord/internal/objects"
-	"github.com/fjord-net/fjord/internal/source"
-	"github.com/fjord-net/fjord/internal/store"
-	"github.com/fjord-net/fjord/internal/store/storetest"
+	"github.com/fjord-net/fjord/internal/testutil/backendtest"
+	"github.com/fjord-net/fjord/internal/testutil/kubetest"
 )
 
 func TestLoadBalancer(t *testing.T) {
@@ -46,26 +49,63 @@ func (w writer) UpdateIngressStatus(ctx context.Context, ing *networkingv1.Ingre
 	return w.inner.UpdateIngressStatus(ctx, ing)
 }
 
-// start runs one ingress process's status writer, as `fjord ingress` does.
-func start(t *testing.T, st *store.Store, id, addr string) (wrote chan string, stop func()) {
-	src := source.New(source.NewStore(st), 0)
-	wrote = make(chan string, 100)
+const leaseNS, leaseName = "fjord-system", "fjord-ingress-leader"
+
+var timing = leader.Timing{LeaseDuration: 2 * time.Second, RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 100 * time.Millisecond}
+
+// ingressProc is one ingress process's status writer.
+type ingressProc struct {
+	wrote chan string
+	stop  func()
+	link  *kubetest.Link // nil on etcd
+	log   *syncBuffer
+}
+
+// syncBuffer keeps a process's log, for what the test can only see there (when it
+// stops leading).
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// start runs one ingress process's status writer, as `fjord ingress` does: on
+// Kubernetes with its own client as fjord's ingress user.
+func start(t *testing.T, env *backendtest.Env, id, addr string) *ingressProc {
+	proc := env.Process(kubetest.IngressUser)
+	var lock resourcelock.Interface
+	var inner status.Writer
+	if env.Store != nil {
+		lock, inner = leader.StoreLock(env.Store, leaseNS, leaseName, id), status.StoreWriter{Store: env.Store}
+	} else {
+		lock, inner = leader.KubeLock(proc.Client, leaseNS, leaseName, id), status.KubeWriter{Client: proc.Client}
+	}
+	wrote := make(chan string, 100)
+	logs := &syncBuffer{}
 	s, err := status.New(status.Config{
-		Lock:      leader.StoreLock(st, "ingress-nginx", "fjord-ingress-leader", id),
-		Writer:    writer{id: id, inner: status.StoreWriter{Store: st}, wrote: wrote},
-		Addresses: status.Static([]string{addr}),
-		Timing:    leader.Timing{LeaseDuration: 2 * time.Second, RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 100 * time.Millisecond},
-	}, src.Ingresses(), func(ing *networkingv1.Ingress) bool { return *ing.Spec.IngressClassName == "nginx" },
-		slog.New(slog.NewTextHandler(t.Output(), nil)).With("id", id))
+		Lock: lock, Writer: writer{id: id, inner: inner, wrote: wrote}, Addresses: status.Static([]string{addr}), Timing: timing,
+	}, proc.Source.Ingresses(), func(ing *networkingv1.Ingress) bool { return *ing.Spec.IngressClassName == "nginx" },
+		slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), logs), nil)).With("id", id))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	src.Start(ctx)
+	proc.Source.Start(ctx)
 	go func() { s.Run(ctx); close(done) }()
 	stopped := false
-	stop = func() {
+	stop := func() {
 		if !stopped {
 			stopped = true
 			cancel()
@@ -73,55 +113,113 @@ func start(t *testing.T, st *store.Store, id, addr string) (wrote chan string, s
 		}
 	}
 	t.Cleanup(stop)
-	return wrote, stop
+	return &ingressProc{wrote: wrote, stop: stop, link: proc.Link, log: logs}
 }
 
-func lbOf(t *testing.T, st *store.Store, name string) string {
-	k, _ := st.Kinds().ByName("Ingress")
-	o, err := st.Get(context.Background(), k, "default", name)
-	if err != nil {
-		t.Fatal(err)
+// lbOf returns the first status address of an Ingress, "" if none.
+func lbOf(t *testing.T, env *backendtest.Env, name string) string {
+	var ing *networkingv1.Ingress
+	if env.Store != nil {
+		k, _ := env.Store.Kinds().ByName("Ingress")
+		o, err := env.Store.Get(context.Background(), k, "default", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ing = o.(*networkingv1.Ingress)
+	} else {
+		var err error
+		if ing, err = env.Cluster.Client.NetworkingV1().Ingresses("default").Get(context.Background(), name, metav1.GetOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	lb := o.(*networkingv1.Ingress).Status.LoadBalancer.Ingress
+	lb := ing.Status.LoadBalancer.Ingress
 	if len(lb) != 1 {
 		return ""
 	}
 	return lb[0].IP
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("never happened: %s", what)
-}
+var eventually = backendtest.Eventually
 
 // One of two ingress processes writes the status of the Ingresses it serves, once;
 // the other writes nothing; when the leader stops, the other takes over.
 func TestStatusWrittenOnceByTheLeaderAndHandedOver(t *testing.T) {
+	backendtest.Run(t, func(t *testing.T, env *backendtest.Env) {
+		env.Apply(ingress("ours", "nginx"), ingress("theirs", "other"))
+		a := start(t, env, "a", "198.18.0.11")
+		eventually(t, "a leads and writes", func() bool { return lbOf(t, env, "ours") == "198.18.0.11" })
+		b := start(t, env, "b", "198.18.0.12")
+		time.Sleep(500 * time.Millisecond) // b would have written by now if it led
+		if len(b.wrote) != 0 || len(a.wrote) != 1 {
+			t.Fatalf("writes: a %d, b %d; want exactly one, by the leader", len(a.wrote), len(b.wrote))
+		}
+		if lbOf(t, env, "theirs") != "" {
+			t.Fatal("status written on an Ingress of another class")
+		}
+		a.stop() // releases the Lease
+		eventually(t, "b takes over and writes its address", func() bool { return lbOf(t, env, "ours") == "198.18.0.12" })
+		if got := <-b.wrote; got != "b:ours" {
+			t.Fatalf("b wrote %s", got)
+		}
+	})
+}
+
+// A process that leads again after another led in between writes its addresses
+// again: the status must not keep the other's.
+func TestStatusRewrittenWhenLeadershipReturns(t *testing.T) {
+	backendtest.Run(t, func(t *testing.T, env *backendtest.Env) {
+		env.Apply(ingress("ours", "nginx"))
+		a := start(t, env, "a", "198.18.0.11")
+		eventually(t, "a leads and writes", func() bool { return lbOf(t, env, "ours") == "198.18.0.11" })
+		b := start(t, env, "b", "198.18.0.12")
+		// a loses the Lease (as a leader that stalls past its renew deadline does) to
+		// a holder that is not running; once a has stopped leading, b gets it.
+		setHolder := func(id string, seconds int32) {
+			now := metav1.NewMicroTime(time.Now())
+			env.Apply(&coordinationv1.Lease{
+				TypeMeta:   metav1.TypeMeta{APIVersion: "coordination.k8s.io/v1", Kind: "Lease"},
+				ObjectMeta: metav1.ObjectMeta{Namespace: leaseNS, Name: leaseName},
+				Spec: coordinationv1.LeaseSpec{HolderIdentity: &id, LeaseDurationSeconds: &seconds,
+					AcquireTime: &now, RenewTime: &now, LeaseTransitions: ref[int32](5)},
+			})
+		}
+		setHolder("gone", 600)
+		eventually(t, "a stops leading", func() bool { return strings.Contains(a.log.String(), "stopped leading") })
+		setHolder("b", 2)
+		eventually(t, "b leads and writes", func() bool { return lbOf(t, env, "ours") == "198.18.0.12" })
+		b.stop() // releases the Lease; a is the only candidate
+		eventually(t, "a leads again and writes its address again", func() bool { return lbOf(t, env, "ours") == "198.18.0.11" })
+		if len(a.wrote) != 2 || len(b.wrote) != 1 {
+			t.Fatalf("writes: a %d, b %d; want a once per term (2), b once", len(a.wrote), len(b.wrote))
+		}
+	})
+}
+
+// A leader cut off from the API server (dead, as far as the cluster can tell) loses
+// the Lease to the other once it expires; back on the network it stays a follower
+// and writes nothing.
+func TestKubernetesStatusHandedOverWhenTheLeaderIsCutOff(t *testing.T) {
 	if testing.Short() {
-		t.Skip("needs an embedded etcd")
+		t.Skip("needs an embedded etcd and kube-apiserver")
 	}
-	st := storetest.New(t)
-	if _, err := st.Apply(context.Background(), []objects.Object{ingress("ours", "nginx"), ingress("theirs", "other")}); err != nil {
-		t.Fatal(err)
-	}
-	aWrote, stopA := start(t, st, "a", "198.18.0.11")
-	eventually(t, "a leads and writes", func() bool { return lbOf(t, st, "ours") == "198.18.0.11" })
-	bWrote, _ := start(t, st, "b", "198.18.0.12")
-	time.Sleep(500 * time.Millisecond) // b would have written by now if it led
-	if len(bWrote) != 0 || len(aWrote) != 1 {
-		t.Fatalf("writes: a %d, b %d; want exactly one, by the leader", len(aWrote), len(bWrote))
-	}
-	if lbOf(t, st, "theirs") != "" {
-		t.Fatal("status written on an Ingress of another class")
-	}
-	stopA() // releases the Lease
-	eventually(t, "b takes over and writes its address", func() bool { return lbOf(t, st, "ours") == "198.18.0.12" })
-	if got := <-bWrote; got != "b:ours" {
-		t.Fatalf("b wrote %s", got)
+	env := backendtest.Start(t, backendtest.Kubernetes, kubetest.Options{})
+	env.Apply(ingress("ours", "nginx"))
+	a := start(t, env, "a", "198.18.0.11")
+	eventually(t, "a leads and writes", func() bool { return lbOf(t, env, "ours") == "198.18.0.11" })
+	b := start(t, env, "b", "198.18.0.12")
+	a.link.Cut()
+	eventually(t, "b takes over once a's Lease expires", func() bool { return lbOf(t, env, "ours") == "198.18.0.12" })
+	a.link.Restore()
+	// a asks for the Lease again a few times and finds b holding it.
+	asked := a.link.Count(isLeaseGet)
+	eventually(t, "a looks at the Lease again", func() bool { return a.link.Count(isLeaseGet) >= asked+5 })
+	if lbOf(t, env, "ours") != "198.18.0.12" || len(a.wrote) != 1 || len(b.wrote) != 1 {
+		t.Fatalf("status %s; writes: a %d, b %d; want b's address, each written once", lbOf(t, env, "ours"), len(a.wrote), len(b.wrote))
 	}
 }
+
+func isLeaseGet(r kubetest.Request) bool {
+	return r.Method == "GET" && r.Path == "/apis/coordination.k8s.io/v1/namespaces/"+leaseNS+"/leases/"+leaseName
+}
+
+func ref[T any](v T) *T { return &v }

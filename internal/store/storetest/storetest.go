@@ -16,6 +16,9 @@ type Env struct {
 	Store    *store.Store
 	Server   *etcdserver.Server
 	Endpoint string // unix:///... client URL, for commands under test
+
+	t   testing.TB
+	cfg etcdserver.Config
 }
 
 // New starts an embedded etcd in a temporary directory and returns a Store connected to
@@ -45,16 +48,25 @@ func StartWith(t testing.TB, opts Options) *Env {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	ctx := context.Background()
 	sock := filepath.Join(dir, "etcd.sock")
-	srv, err := etcdserver.Start(ctx, etcdserver.Config{DataDir: filepath.Join(dir, "data"), ClientSocket: sock, MaxTxnOps: opts.MaxTxnOps})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	ep := etcdserver.SocketEndpoint(sock)
-	cli, err := store.Connect(ctx, store.ClientConfig{Endpoints: []string{ep}})
+	env := &Env{t: t, cfg: etcdserver.Config{DataDir: filepath.Join(dir, "data"), ClientSocket: sock, MaxTxnOps: opts.MaxTxnOps}, Endpoint: etcdserver.SocketEndpoint(sock)}
+	env.StartServer()
+	cli, err := store.Connect(ctx, store.ClientConfig{Endpoints: []string{env.Endpoint}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.Close() })
-	return &Env{Store: store.New(cli, ""), Server: srv, Endpoint: ep}
+	env.Store = store.New(cli, "")
+	return env
+}
+
+// StartServer starts the member (again, after Server.Close: same data, same socket;
+// connected clients reconnect) and sets Server.
+func (e *Env) StartServer() {
+	e.t.Helper()
+	srv, err := etcdserver.Start(context.Background(), e.cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(srv.Close)
+	e.Server = srv
 }
