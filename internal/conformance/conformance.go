@@ -221,7 +221,9 @@ const Header = `# Conformance: the upstream Kubernetes e2e suite against fjord
 
 fjord is the only CNI plugin and the only service proxy (no kube-proxy) of a lab with a
 real control plane and real kubelets (` + "`fjord lab up --kubernetes --runtime containerd`" + `),
-fjord installed from deploy/fjord.yaml. ` + "`make conformance`" + ` runs the suite and rewrites
+fjord installed from deploy/fjord.yaml (without its ingress DaemonSet, whose host ports 80
+and 443 on every node would shadow the host-network servers the suite starts on those
+ports). ` + "`make conformance`" + ` runs the suite and rewrites
 the sections below; docs/testing.md says how long it takes.
 `
 
