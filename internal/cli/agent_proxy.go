@@ -243,7 +243,7 @@ func (s serviceProxy) runOnce(ctx context.Context) error {
 	})
 	p, err := svcproxy.New(svcproxy.Config{
 		NodeName: ac.NodeName, DefaultScheduler: pc.Scheduler, MinSyncPeriod: pc.MinSyncPeriod, SyncPeriod: pc.SyncPeriod,
-	}, svcproxy.Deps{Services: s.src.Services(), EndpointSlices: s.src.EndpointSlices(), Dataplane: dp, L4: userspace, Conntrack: ct, Log: s.log, Health: s.health})
+	}, svcproxy.Deps{Services: s.src.Services(), EndpointSlices: s.src.EndpointSlices(), Nodes: s.src.Nodes(), Dataplane: dp, L4: userspace, Conntrack: ct, Log: s.log, Health: s.health})
 	if err != nil {
 		return err
 	}

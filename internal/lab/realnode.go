@@ -146,7 +146,10 @@ func (c Config) startKubelet(i int) error {
 	_, err = c.spawnInNode("kubelet-"+c.NodeName(i), i, c.kubeBin("kubelet"),
 		"--config="+filepath.Join(c.DiskDir(i), "kubelet.yaml"), "--kubeconfig="+filepath.Join(c.DiskDir(i), "kubelet.kubeconfig"),
 		"--root-dir="+dir, "--cert-dir="+filepath.Join(dir, "pki"), "--hostname-override="+c.NodeName(i),
-		"--node-ip="+c.NodeAddr(i).String(), "--v=1")
+		"--node-ip="+c.NodeAddr(i).String(), "--v=1",
+		// One zone per node, so topology-aware routing (zone hints, trafficDistribution)
+		// has something to do.
+		"--node-labels=topology.kubernetes.io/zone="+c.NodeZone(i))
 	return err
 }
 
@@ -269,3 +272,6 @@ func (c Config) RealPodNetns(p *corev1.Pod) (string, error) {
 	}
 	return "", fmt.Errorf("pod %s/%s: no process found in %s's cgroups", p.Namespace, p.Name, p.Spec.NodeName)
 }
+
+// NodeZone is the topology.kubernetes.io/zone of a real lab node: one per node.
+func (c Config) NodeZone(i int) string { return fmt.Sprintf("zone-%d", i) }

@@ -62,7 +62,11 @@ type Config struct {
 type Deps struct {
 	// Services and EndpointSlices are the process's shared informers.
 	Services, EndpointSlices cache.SharedIndexInformer
-	Dataplane                Dataplane
+	// Nodes, if set, is the shared Node informer: this node's
+	// topology.kubernetes.io/zone label is read from it for endpoints' zone hints,
+	// and a change of it resyncs.
+	Nodes     cache.SharedIndexInformer
+	Dataplane Dataplane
 	L4                       L4                // nil: lc/wlc services fall back to the kernel path (random)
 	Conntrack                conntrack.Cleaner // nil: no cleanup
 	Log                      *slog.Logger
@@ -109,7 +113,31 @@ func New(cfg Config, deps Deps) (*Proxy, error) {
 			return nil, err
 		}
 	}
+	if deps.Nodes != nil {
+		zone := ""
+		err := source.OnObject(deps.Nodes, func(n *corev1.Node, _ bool) {
+			if n.Name == cfg.NodeName && n.Labels[corev1.LabelTopologyZone] != zone {
+				zone = n.Labels[corev1.LabelTopologyZone]
+				p.runner.Kick()
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
+}
+
+// nodeZone is this node's zone label, "" when unknown.
+func (p *Proxy) nodeZone() string {
+	if p.deps.Nodes == nil {
+		return ""
+	}
+	n, ok := source.Get[*corev1.Node](p.deps.Nodes, "", p.cfg.NodeName)
+	if !ok {
+		return ""
+	}
+	return n.Labels[corev1.LabelTopologyZone]
 }
 
 // Run syncs until ctx ends. The informers are the caller's to start.
@@ -145,7 +173,7 @@ func (p *Proxy) program(full bool) error {
 	}
 	svcs := source.List[*corev1.Service](p.deps.Services)
 	eps := source.List[*discoveryv1.EndpointSlice](p.deps.EndpointSlices)
-	m := servicemap.Build(svcs, eps, servicemap.Options{NodeName: p.cfg.NodeName, DefaultScheduler: p.cfg.DefaultScheduler})
+	m := servicemap.Build(svcs, eps, servicemap.Options{NodeName: p.cfg.NodeName, DefaultScheduler: p.cfg.DefaultScheduler, NodeZone: p.nodeZone()})
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.reportProblems(m.Problems)

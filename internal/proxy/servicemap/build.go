@@ -241,6 +241,7 @@ func (b *builder) addrs(obj, field string, raw []string) []netip.Addr {
 func (b *builder) endpoints(eps []*discoveryv1.EndpointSlice, portName string, proto Protocol, weights map[netip.Addr]int) []Endpoint {
 	seen := make(map[netip.AddrPort]bool)
 	var out []Endpoint
+	var hints []endpointHints // hints[i] belongs to out[i]
 	for _, es := range eps {
 		port, ok := slicePort(es, portName, proto)
 		if !ok {
@@ -280,8 +281,10 @@ func (b *builder) endpoints(eps []*discoveryv1.EndpointSlice, portName string, p
 				ep.Weight = w
 			}
 			out = append(out, ep)
+			hints = append(hints, hintsOf(e))
 		}
 	}
+	applyTopology(out, hints, b.opts.NodeName, b.opts.NodeZone)
 	slices.SortFunc(out, func(a, b Endpoint) int { return a.AddrPort().Compare(b.AddrPort()) })
 	return out
 }

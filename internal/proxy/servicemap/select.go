@@ -18,7 +18,7 @@ func pick(eps []Endpoint, localOnly bool) []Endpoint {
 	usable := func(ep Endpoint) bool { return ep.Weight > 0 && (!localOnly || ep.IsLocal) }
 	var out []Endpoint
 	for _, ep := range eps {
-		if usable(ep) && ep.Ready {
+		if usable(ep) && ep.Ready && (localOnly || !ep.OutOfTopology) {
 			out = append(out, ep)
 		}
 	}

@@ -42,6 +42,10 @@ type Options struct {
 	// DefaultScheduler applies to Services without a valid scheduler
 	// annotation. Empty means "random" (kube-proxy's nftables behaviour).
 	DefaultScheduler string
+	// NodeZone is this node's topology.kubernetes.io/zone label ("" unknown), for
+	// endpoints' zone hints (trafficDistribution PreferSameZone, topology-aware
+	// routing).
+	NodeZone string
 }
 
 // Map is the result of Build.
@@ -185,6 +189,9 @@ type Endpoint struct {
 	Weight int
 	// IsLocal is true when the endpoint runs on Options.NodeName.
 	IsLocal bool
+	// OutOfTopology: the endpoint's hints (zone or node) send this node's traffic
+	// elsewhere; cluster-wide picks leave it out (topology.go).
+	OutOfTopology bool
 }
 
 // AddrPort returns the endpoint's IP and port.
