@@ -67,9 +67,9 @@ type Deps struct {
 	// and a change of it resyncs.
 	Nodes     cache.SharedIndexInformer
 	Dataplane Dataplane
-	L4                       L4                // nil: lc/wlc services fall back to the kernel path (random)
-	Conntrack                conntrack.Cleaner // nil: no cleanup
-	Log                      *slog.Logger
+	L4        L4                // nil: lc/wlc services fall back to the kernel path (random)
+	Conntrack conntrack.Cleaner // nil: no cleanup
+	Log       *slog.Logger
 	// Health, if set, is told about every sync when it ends: the map now
 	// programmed (the last good one after an error), when the sync started,
 	// and its error. *healthcheck.Health implements it.
