@@ -187,12 +187,13 @@ func runAgent(ctx context.Context, g *globals, f agentFlags) error {
 		// pod network is up.
 		Ready: func() {
 			setNodeCondition(ctx, be.registrar, cfg.NodeName, networkAvailable(), log)
-			startLatencyProbes(ctx, &wg, be.src.Nodes(), cfg.NodeName, a.NodeIP(), proxyCfg.Raw.MetricsBindAddress, log)
+			metrics := newAgentRegistry() // one /metrics on metricsBindAddress (agent_health.go)
+			startLatencyProbes(ctx, &wg, be.src.Nodes(), cfg.NodeName, a.NodeIP(), metrics, log)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				sp := serviceProxy{src: be.src, pc: proxyCfg, ac: cfg, nodeIP: a.NodeIP(), serviceCIDR: serviceCIDR,
-					reg: be.registrar, log: log, procSys: f.procSys}
+					reg: be.registrar, log: log, procSys: f.procSys, metrics: metrics}
 				if err := sp.run(ctx); err != nil {
 					log.Error("service proxy stopped", "err", err)
 				}

@@ -32,7 +32,8 @@ const (
 //   - healthzBindAddress: /healthz and /livez. Unset, kube-proxy listens on
 //     0.0.0.0:10256; fjord listens on the node's address and loopback, port 10256.
 //   - metricsBindAddress: /metrics (kube-proxy's metric names, Go and process
-//     metrics). Unset: 127.0.0.1:10249, as kube-proxy.
+//     metrics, and whatever else is registered on reg, the agent's registry: the RTT
+//     prober's) and /proxyMode. Unset: 127.0.0.1:10249, as kube-proxy.
 //   - the healthCheckNodePort servers, on hcAddrs (the node addresses that take
 //     NodePorts), opened as syncs call for them.
 //
@@ -41,9 +42,10 @@ const (
 // returned even when a listener cannot be opened (the address is taken): the error
 // names the field and address, and the listener is tried again every few seconds,
 // because the data plane must not wait for its probes.
-func serveProxyHealth(ctx context.Context, pc *proxyconfig.Config, nodeIP netip.Addr, hcAddrs []netip.Addr, log *slog.Logger) (*healthcheck.Health, error) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+func serveProxyHealth(ctx context.Context, pc *proxyconfig.Config, nodeIP netip.Addr, hcAddrs []netip.Addr, reg *prometheus.Registry, log *slog.Logger) (*healthcheck.Health, error) {
+	if reg == nil {
+		reg = newAgentRegistry()
+	}
 	h := healthcheck.New(healthcheck.Config{SyncPeriod: pc.SyncPeriod, NodeIPs: hcAddrs, Registerer: reg, Log: log.With("component", "proxy-health")})
 	go func() { <-ctx.Done(); h.Close() }()
 	healthz, metrics := proxyHealthAddrs(pc, nodeIP)
@@ -92,6 +94,15 @@ func serveHelper(ctx context.Context, field, addr string, handler http.Handler, 
 		}
 	}()
 	return fmt.Errorf("%s %s: %w (retrying every 5s)", field, addr, err)
+}
+
+// newAgentRegistry is the agent's one metrics registry, with Go and process metrics:
+// what other parts of the agent (the RTT prober) register on is served beside the
+// service proxy's metrics on metricsBindAddress.
+func newAgentRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
 }
 
 // proxyHealthAddrs returns where /healthz and /livez, and /metrics, listen.

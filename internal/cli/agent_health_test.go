@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	proxyconfig "github.com/fjord-net/fjord/internal/proxy/config"
 	"github.com/fjord-net/fjord/internal/proxy/servicemap"
 )
@@ -66,7 +68,13 @@ func TestServeProxyHealth(t *testing.T) {
 	hz, mz := free(), free()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	h, err := serveProxyHealth(ctx, parseProxyConfig(t, hz, mz), netip.MustParseAddr("127.0.0.1"), nil, discardLogger())
+	// The agent's one registry: what else registers there (the RTT prober) is
+	// served on the same /metrics.
+	reg := newAgentRegistry()
+	other := prometheus.NewCounter(prometheus.CounterOpts{Name: "fjord_node_probes_total", Help: "stand-in for the RTT prober's"})
+	reg.MustRegister(other)
+	other.Inc()
+	h, err := serveProxyHealth(ctx, parseProxyConfig(t, hz, mz), netip.MustParseAddr("127.0.0.1"), nil, reg, discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +94,7 @@ func TestServeProxyHealth(t *testing.T) {
 		}
 	}
 	code, body := get("http://" + mz + "/metrics")
-	for _, want := range []string{"kubeproxy_sync_proxy_rules_duration_seconds_count 1", "kubeproxy_sync_proxy_rules_last_timestamp_seconds", "kubeproxy_proxy_livez_total{code=\"200\"} 1", "go_goroutines"} {
+	for _, want := range []string{"fjord_node_probes_total 1", "kubeproxy_sync_proxy_rules_duration_seconds_count 1", "kubeproxy_sync_proxy_rules_last_timestamp_seconds", "kubeproxy_proxy_livez_total{code=\"200\"} 1", "go_goroutines"} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q (status %d)", want, code)
 		}
@@ -102,7 +110,7 @@ func TestServeProxyHealth(t *testing.T) {
 		t.Fatal(err)
 	}
 	taken := ln.Addr().String()
-	h2, err := serveProxyHealth(ctx, parseProxyConfig(t, taken, free()), netip.MustParseAddr("127.0.0.1"), nil, discardLogger())
+	h2, err := serveProxyHealth(ctx, parseProxyConfig(t, taken, free()), netip.MustParseAddr("127.0.0.1"), nil, nil, discardLogger())
 	if err == nil || !strings.Contains(err.Error(), "healthzBindAddress "+taken) || h2 == nil {
 		t.Fatalf("taken healthz address: %v (health %v)", err, h2)
 	}

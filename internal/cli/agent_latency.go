@@ -2,18 +2,12 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/netip"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
 
 	"k8s.io/client-go/tools/cache"
@@ -21,18 +15,15 @@ import (
 	"github.com/fjord-net/fjord/internal/latency"
 )
 
-// defaultMetricsAddr is kube-proxy's default metricsBindAddress.
-const defaultMetricsAddr = "127.0.0.1:10249"
-
 // startLatencyProbes runs this node's RTT responder (UDP nodeIP:10264) and prober, and
-// serves their metrics with the agent's process metrics on metricsAddr (the
-// KubeProxyConfiguration's metricsBindAddress; "" = 127.0.0.1:10249) at /metrics:
+// registers their metrics on reg, the agent's registry, which serveProxyHealth serves
+// on metricsBindAddress at /metrics beside kube-proxy's:
 // fjord_node_rtt_seconds{peer}, fjord_node_probes_total, fjord_node_probes_lost_total,
 // fjord_node_peer_reachable, fjord_node_clock_offset_seconds. Peers are every other
 // Node with an InternalIP in the nodes informer (read from its store each round; no
 // handler is added). Failures are logged as errors; the agent's data plane does not
 // depend on any of this.
-func startLatencyProbes(ctx context.Context, wg *sync.WaitGroup, nodes cache.SharedIndexInformer, node string, nodeIP netip.Addr, metricsAddr string, log *slog.Logger) {
+func startLatencyProbes(ctx context.Context, wg *sync.WaitGroup, nodes cache.SharedIndexInformer, node string, nodeIP netip.Addr, reg prometheus.Registerer, log *slog.Logger) {
 	log = log.With("component", "latency")
 	resp, err := latency.Listen(netip.AddrPortFrom(nodeIP, latency.DefaultPort).String())
 	if err != nil {
@@ -60,8 +51,6 @@ func startLatencyProbes(ctx context.Context, wg *sync.WaitGroup, nodes cache.Sha
 		}
 		return out
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 	p, err := latency.NewProber(latency.Config{Source: nodeIP, Peers: peers}, reg)
 	if err != nil {
 		log.Error("RTT prober cannot start", "err", err)
@@ -69,26 +58,7 @@ func startLatencyProbes(ctx context.Context, wg *sync.WaitGroup, nodes cache.Sha
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); p.Run(ctx) }()
-	if metricsAddr == "" {
-		metricsAddr = defaultMetricsAddr
-	}
-	ln, err := net.Listen("tcp", metricsAddr)
-	if err != nil {
-		log.Error("metrics cannot listen", "addr", metricsAddr, "err", err)
-		return
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		go func() { <-ctx.Done(); srv.Close() }()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics server stopped", "err", err)
-		}
-	}()
-	log.Info("RTT probes", "responder", netip.AddrPortFrom(nodeIP, latency.DefaultPort), "metrics", "http://"+ln.Addr().String()+"/metrics")
+	log.Info("RTT probes", "responder", netip.AddrPortFrom(nodeIP, latency.DefaultPort))
 }
 
 // responderPort is for messages.

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vishvananda/netlink"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -67,8 +68,9 @@ type serviceProxy struct {
 	serviceCIDR netip.Prefix
 	reg         nodereg.Registrar
 	log         *slog.Logger
-	health      *healthcheck.Health // set by run
-	procSys     string              // where /proc/sys is writable (a host-path mount in a pod)
+	health      *healthcheck.Health  // set by run
+	metrics     *prometheus.Registry // served on metricsBindAddress; nil: a registry of its own
+	procSys     string               // where /proc/sys is writable (a host-path mount in a pod)
 }
 
 // run starts the proxy, retrying with backoff while it cannot start (nft missing,
@@ -78,7 +80,7 @@ func (s serviceProxy) run(ctx context.Context) error {
 	// /healthz, /livez, /metrics and health-check node ports (agent_health.go): up
 	// before the proxy, so a proxy that cannot start shows unhealthy.
 	var err error
-	if s.health, err = serveProxyHealth(ctx, s.pc, s.nodeIP, nodePortIPs(s.pc, s.nodeIP), s.log); err != nil {
+	if s.health, err = serveProxyHealth(ctx, s.pc, s.nodeIP, nodePortIPs(s.pc, s.nodeIP), s.metrics, s.log); err != nil {
 		s.log.Error("service proxy health endpoints", "err", err)
 	}
 	delay := time.Second
