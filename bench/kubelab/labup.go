@@ -2,12 +2,15 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,7 +35,14 @@ type upRun struct {
 	Steps []upStep
 	// Events are the watcher's observations, since the command started.
 	Events map[string]time.Duration
-	Down   time.Duration
+	// Imports are how long each image's `ctr images import` took on each node, as
+	// the watcher saw them (one after the other, until the kubelet started).
+	Imports map[string][]time.Duration
+	// ImportOrder is the images in the order the lab imports them; ImportSizes their
+	// tarballs' sizes in bytes.
+	ImportOrder []string
+	ImportSizes map[string]int64
+	Down        time.Duration
 	// Kubebuild are the builder's "built ..." lines (the fresh run).
 	Kubebuild []string
 }
@@ -99,20 +109,23 @@ func (b *bench) timeUp(ctx context.Context, label string, env []string) (*upRun,
 	b.logf("lab up %s (%s)", *flagName, label)
 	r := &upRun{Label: label}
 	args := []string{"lab", "up", "--kubernetes", "--runtime", "containerd", "--name", *flagName, "--subnet", *flagSubnet}
-	out, wall, events, err := b.runUp(ctx, env, args)
+	out, wall, w, err := b.runUp(ctx, env, args)
 	if err != nil {
 		return nil, err
 	}
-	r.Wall, r.Events = wall, events
+	r.Wall, r.Events = wall, w.events()
+	r.Imports, r.ImportOrder = w.importTimes()
+	r.ImportSizes = w.sizes
+	for _, st := range parseSteps(out) {
+		r.Steps = append(r.Steps, st)
+	}
 	for _, l := range out {
 		line := l.text
-		if name, d, ok := parseStep(line); ok {
-			r.Steps = append(r.Steps, upStep{Name: name, Dur: d, End: l.at})
-		}
 		if s, ok := strings.CutPrefix(line, "lab \""+*flagName+"\" is up in "); ok {
 			r.UpIn, _ = time.ParseDuration(strings.TrimSuffix(s, "."))
 		}
-		if s := strings.TrimSpace(line); strings.HasPrefix(s, "kubebuild: built") || (strings.HasPrefix(s, "kubebuild:") && strings.Contains(s, "ready in")) {
+		s := strings.TrimSpace(okSuffix.ReplaceAllString(line, ""))
+		if strings.HasPrefix(s, "kubebuild: built") || (strings.HasPrefix(s, "kubebuild:") && strings.Contains(s, "ready in")) {
 			r.Kubebuild = append(r.Kubebuild, strings.TrimPrefix(s, "kubebuild: "))
 		}
 	}
@@ -142,7 +155,7 @@ func joinLines(ls []outLine) string {
 
 // runUp runs `fjord lab up ARGS` and returns its output lines, each with the time it
 // arrived, the wall time, and what the watcher saw.
-func (b *bench) runUp(ctx context.Context, env []string, args []string) ([]outLine, time.Duration, map[string]time.Duration, error) {
+func (b *bench) runUp(ctx context.Context, env []string, args []string) ([]outLine, time.Duration, *watcher, error) {
 	ctx, cancel := context.WithTimeout(ctx, 45*time.Minute) // a fresh cache links Kubernetes
 	defer cancel()
 	cmd := exec.CommandContext(ctx, b.fjord, args...)
@@ -155,7 +168,7 @@ func (b *bench) runUp(ctx context.Context, env []string, args []string) ([]outLi
 	if err := cmd.Start(); err != nil {
 		return nil, 0, nil, err
 	}
-	w := &watcher{c: b.labConfig(), start: start, ev: map[string]time.Duration{}}
+	w := newWatcher(b.labConfig(), start)
 	wctx, stopWatch := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -178,24 +191,32 @@ func (b *bench) runUp(ctx context.Context, env []string, args []string) ([]outLi
 	if err != nil {
 		return lines, wall, nil, fmt.Errorf("fjord %s: %w\n%s", strings.Join(args, " "), err, joinLines(lines))
 	}
-	return lines, wall, w.events(), nil
+	return lines, wall, w, nil
 }
 
-// parseStep reads "• NAME ... ok (DURATION)".
-func parseStep(line string) (string, time.Duration, bool) {
-	rest, ok := strings.CutPrefix(line, "• ")
-	if !ok {
-		return "", 0, false
+var okSuffix = regexp.MustCompile(`ok \(([0-9.hmµns]+)\)$`)
+
+// parseSteps reads the lab's "• NAME ... ok (DURATION)" lines. A step that logs
+// (the image builds of a fresh cache) prints its lines between the two halves:
+// "• NAME ... ", then its lines, the last one ending in "ok (DURATION)".
+func parseSteps(out []outLine) []upStep {
+	var steps []upStep
+	pending := ""
+	for _, l := range out {
+		if rest, ok := strings.CutPrefix(l.text, "• "); ok {
+			pending = ""
+			if i := strings.LastIndex(rest, " ... "); i >= 0 {
+				pending = rest[:i]
+			}
+		}
+		if m := okSuffix.FindStringSubmatch(l.text); m != nil && pending != "" {
+			if d, err := time.ParseDuration(m[1]); err == nil {
+				steps = append(steps, upStep{Name: pending, Dur: d, End: l.at})
+			}
+			pending = ""
+		}
 	}
-	i := strings.LastIndex(rest, " ... ok (")
-	if i < 0 || !strings.HasSuffix(rest, ")") {
-		return "", 0, false
-	}
-	d, err := time.ParseDuration(rest[i+len(" ... ok (") : len(rest)-1])
-	if err != nil {
-		return "", 0, false
-	}
-	return rest[:i], d, true
+	return steps
 }
 
 // watcher notes when each stage of the real nodes' start holds on every node, from
@@ -206,6 +227,44 @@ type watcher struct {
 	mu     sync.Mutex
 	ev     map[string]time.Duration
 	client kubernetes.Interface
+	// imports[i][image] is when node i's import of image was first seen; kubelet[i]
+	// when its kubelet was.
+	imports map[int]map[string]time.Duration
+	kubelet map[int]time.Duration
+	order   []string
+	sizes   map[string]int64
+}
+
+func newWatcher(c lab.Config, start time.Time) *watcher {
+	return &watcher{c: c, start: start, ev: map[string]time.Duration{}, imports: map[int]map[string]time.Duration{}, kubelet: map[int]time.Duration{}, sizes: map[string]int64{}}
+}
+
+// importTimes turns first sightings into durations: an import lasts until the node's
+// next import (or its kubelet) started. Imports shorter than the polling interval may
+// not be seen; their time is then counted in the one before.
+func (w *watcher) importTimes() (map[string][]time.Duration, []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := map[string][]time.Duration{}
+	for i, seen := range w.imports {
+		end, ok := w.kubelet[i]
+		if !ok {
+			continue
+		}
+		var names []string
+		for name := range seen {
+			names = append(names, name)
+		}
+		slices.SortFunc(names, func(a, b string) int { return cmp.Compare(seen[a], seen[b]) })
+		for k, name := range names {
+			next := end
+			if k+1 < len(names) {
+				next = seen[names[k+1]]
+			}
+			out[name] = append(out[name], next-seen[name])
+		}
+	}
+	return out, slices.Clone(w.order)
 }
 
 func (w *watcher) events() map[string]time.Duration {
@@ -238,21 +297,9 @@ func (w *watcher) seen(name string) bool {
 
 func (w *watcher) run(ctx context.Context) {
 	n := w.c.Nodes
-	for ctx.Err() == nil && !w.seen(evDNS) {
+	for ctx.Err() == nil && len(w.events()) < len(eventOrder) {
 		if !w.seen(evKubelets) {
-			containerds, kubelets := 0, 0
-			for _, cmdline := range cmdlines() {
-				for i := 1; i <= n; i++ {
-					if strings.Contains(cmdline, filepath.Join(w.c.DiskDir(i), "containerd.toml")) {
-						containerds++
-					}
-					if strings.Contains(cmdline, "--config="+filepath.Join(w.c.DiskDir(i), "kubelet.yaml")) {
-						kubelets++
-					}
-				}
-			}
-			w.mark(evContainerd, containerds >= n)
-			w.mark(evKubelets, kubelets >= n)
+			w.checkProcesses(n)
 		}
 		if w.client == nil {
 			if _, err := os.Stat(w.c.Kubeconfig("admin")); err == nil {
@@ -267,6 +314,45 @@ func (w *watcher) run(ctx context.Context) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// checkProcesses looks for each node's containerd, image imports and kubelet.
+func (w *watcher) checkProcesses(n int) {
+	containerds := 0
+	now := time.Since(w.start)
+	w.mu.Lock()
+	for _, cmdline := range cmdlines() {
+		for i := 1; i <= n; i++ {
+			dir := w.c.DiskDir(i) + "/"
+			switch {
+			case strings.Contains(cmdline, dir+"containerd.toml"):
+				containerds++
+			case strings.Contains(cmdline, "--config="+dir+"kubelet.yaml"):
+				if _, ok := w.kubelet[i]; !ok {
+					w.kubelet[i] = now
+				}
+			case strings.Contains(cmdline, " images import ") && strings.Contains(cmdline, dir):
+				f := strings.Fields(cmdline)
+				name := filepath.Base(f[len(f)-1])
+				if w.imports[i] == nil {
+					w.imports[i] = map[string]time.Duration{}
+				}
+				if _, ok := w.imports[i][name]; !ok {
+					w.imports[i][name] = now
+				}
+				if !slices.Contains(w.order, name) {
+					w.order = append(w.order, name)
+					if fi, err := os.Stat(f[len(f)-1]); err == nil {
+						w.sizes[name] = fi.Size()
+					}
+				}
+			}
+		}
+	}
+	kubelets := len(w.kubelet)
+	w.mu.Unlock()
+	w.mark(evContainerd, containerds >= n)
+	w.mark(evKubelets, kubelets >= n)
 }
 
 func (w *watcher) checkAPI(ctx context.Context, n int) {

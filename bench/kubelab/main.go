@@ -49,7 +49,7 @@ var (
 	flagSubnet  = flag.String("subnet", "198.18.210.0/24", "lab underlay subnet")
 	flagUpRuns  = flag.Int("up-runs", 3, "warm `lab up` runs timed")
 	flagFresh   = flag.Bool("fresh-cache", true, "also time one `lab up` with an empty Kubernetes cache (FJORD_KUBE_CACHE; the Go build cache stays warm)")
-	flagRounds  = flag.Int("rounds", 5, "measured rounds of the pod start-up benchmark (each runs every CNI once; one more unmeasured round warms up)")
+	flagRounds  = flag.Int("rounds", 7, "measured rounds of the pod start-up benchmark (each runs every CNI once; one more unmeasured round warms up)")
 	flagPods    = flag.Int("pods", 30, "replicas of the Deployment")
 	flagRefCNI  = flag.String("ref-cni", "", "directory with the reference bridge and host-local plugins (default: go install v1.10.0, CGO_ENABLED=0, into the user cache)")
 	flagDoc     = flag.String("doc", "docs/benchmarks.md", "document whose bench-kubelab section is rewritten (\"\" = none)")

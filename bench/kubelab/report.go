@@ -240,6 +240,31 @@ func (r *results) upSection(p func(string, ...any)) {
 		}
 		p("\n")
 	}
+	if len(ref[0].ImportOrder) > 0 {
+		p("Of that, the image imports (`ctr -n k8s.io images import`, one image after the other on each node, the three nodes at once), as the watcher saw them (polling every 200 ms, so an import shorter than that may be counted in the one before): median over nodes and runs.\n\n")
+		p("| image | warm: median (min – max) |")
+		if fresh != nil {
+			p(" fresh Kubernetes cache |")
+		}
+		p("\n|---|---:|")
+		if fresh != nil {
+			p("---:|")
+		}
+		p("\n")
+		for _, img := range ref[0].ImportOrder {
+			var v []float64
+			for _, u := range warm {
+				v = append(v, durs(u.Imports[img])...)
+			}
+			var fv *time.Duration
+			if fresh != nil && len(fresh.Imports[img]) > 0 {
+				d := time.Duration(benchkit.Median(durs(fresh.Imports[img])) * float64(time.Second))
+				fv = &d
+			}
+			row(fmt.Sprintf("`%s` (%.0f MB)", img, float64(ref[0].ImportSizes[img])/1e6), v, fv)
+		}
+		p("\n")
+	}
 	if fresh != nil && len(fresh.Kubebuild) > 0 {
 		p("What the fresh cache cost (the builder's own lines):\n\n")
 		for _, l := range fresh.Kubebuild {
