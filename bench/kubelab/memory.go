@@ -18,7 +18,7 @@ type nodeMem struct {
 	Node                       string
 	Containerd, Kubelet, Agent float64
 	Shims                      int
-	ShimsMiB                   float64
+	ShimsMiB                   float64 // PSS: the shims share their program's pages
 	// Pods is the RSS the node's cgroup (every pod: fjord's agent, CoreDNS, pause
 	// processes, the benchmark's pods) accounts.
 	Pods float64
@@ -40,7 +40,7 @@ func nodeMemory(c lab.Config) ([]nodeMem, error) {
 				m.Kubelet += rssMiB(pid)
 			case strings.Contains(cmd, "containerd-shim-runc-v2 ") && strings.Contains(cmd, "-address "+dir):
 				m.Shims++
-				m.ShimsMiB += rssMiB(pid)
+				m.ShimsMiB += pssMiB(pid)
 			case strings.HasPrefix(cmd, "/usr/local/bin/fjord agent ") && inCgroup(pid, c.CgroupRoot(i)+"/"):
 				m.Agent += rssMiB(pid)
 			}
@@ -55,17 +55,24 @@ func nodeMemory(c lab.Config) ([]nodeMem, error) {
 }
 
 // rssMiB is VmRSS of a process in MiB (0 if gone).
-func rssMiB(pid int) float64 {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+func rssMiB(pid int) float64 { return procKB(pid, "status", "VmRSS:") / 1024 }
+
+// pssMiB is the proportional set size of a process in MiB: pages shared with other
+// processes counted in shares (0 if gone).
+func pssMiB(pid int) float64 { return procKB(pid, "smaps_rollup", "Pss:") / 1024 }
+
+// procKB reads a "Field: N kB" line of /proc/PID/file.
+func procKB(pid int, file, field string) float64 {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), file))
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			f := strings.Fields(v)
 			if len(f) > 0 {
 				kb, _ := strconv.ParseFloat(f[0], 64)
-				return kb / 1024
+				return kb
 			}
 		}
 	}

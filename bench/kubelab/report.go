@@ -123,8 +123,15 @@ func (r *results) markdown() string {
 	if len(r.Variants) > 0 {
 		r.podSection(p)
 		r.memSection(p)
+	}
+	p("### What the numbers say\n\n")
+	if len(r.Up) > 0 {
+		r.upSayings(p)
+	}
+	if len(r.Variants) > 0 {
 		r.sayings(p)
 	}
+	p("- Absolute times move with the machine's load (2 shared CPUs, load average %s at the start); the ratios come from runs interleaved in time.\n", r.Machine.LoadStart)
 	return s.String()
 }
 
@@ -322,10 +329,11 @@ func (r *results) podSection(p func(string, ...any)) {
 		a, b := values(fj, c.get), values(ref, c.get)
 		p("| %s | %s | %s | **%.2f** |\n", name, medRange(a), medRange(b), benchkit.Median(a)/benchkit.Median(b))
 	}
-	p("\nEvery round (all %d Ready, seconds):\n\n| round | fjord | bridge + host-local |\n|---|---:|---:|\n", *flagPods)
+	p("\nEvery round: all %d pods Ready, and CNI ADD per pod (containerd's timer, below):\n\n| round | fjord | bridge + host-local | fjord CNI ADD | reference CNI ADD |\n|---|---:|---:|---:|---:|\n", *flagPods)
 	for k := range fj.Rounds {
 		if k < len(ref.Rounds) {
-			p("| %d | %.2f | %.2f |\n", fj.Rounds[k].Round, fj.Rounds[k].AllReady.Seconds(), ref.Rounds[k].AllReady.Seconds())
+			a, b := fj.Rounds[k], ref.Rounds[k]
+			p("| %d | %.2f s | %.2f s | %s | %s |\n", a.Round, a.AllReady.Seconds(), b.AllReady.Seconds(), ms(a.Add.mean("add")), ms(b.Add.mean("add")))
 		}
 	}
 
@@ -347,8 +355,8 @@ func (r *results) podSection(p func(string, ...any)) {
 
 func (r *results) memSection(p func(string, ...any)) {
 	p("### Memory of a real node\n\n")
-	p("VmRSS from /proc of each node's containerd, kubelet, fjord agent (the DaemonSet pod's process, found by its cgroup under the node's cgroup root) and containerd shims (one per pod sandbox), and the anonymous memory the node's pod cgroup accounts (`total_rss`: every pod, the agent included). Idle: after `lab up`, the node running only fjord's agent and, on two nodes, CoreDNS. With pods: during the first measured round, %d pause pods per node running.\n\n", *flagPods/max(len(r.MemIdle), 1))
-	p("| node | | containerd | kubelet | fjord agent | shims | pods' cgroup |\n|---|---|---:|---:|---:|---:|---:|\n")
+	p("Resident memory from /proc of each node's containerd, kubelet and fjord agent (VmRSS; the agent is the DaemonSet pod's process, found by its cgroup under the node's cgroup root), of its containerd shims (one per pod sandbox; PSS, since they share their program's pages), and the anonymous memory charged to the node's pod cgroups (`total_rss`: heap and stacks of every pod's processes, the agent's included, not the programs' text). Idle: after `lab up`, the node running fjord's agent and perhaps one of the two CoreDNS pods. With pods: during the first measured round, %d pause pods per node running.\n\n", *flagPods/max(len(r.MemIdle), 1))
+	p("| node | | containerd | kubelet | fjord agent | shims (PSS) | pods' cgroups |\n|---|---|---:|---:|---:|---:|---:|\n")
 	var with []nodeMem
 	for _, v := range r.Variants {
 		if len(v.Rounds) > 0 && v.Rounds[0].MemWith != nil && v.Key == "fjord" {
@@ -380,13 +388,81 @@ func (r *results) sayings(p func(string, ...any)) {
 	sbox := func(x *podRound) float64 {
 		return x.Add.mean("net") + x.Add.mean("sandbox") + x.Add.mean("create") + x.Add.mean("start")
 	}
-	p("### What the numbers say\n\n")
 	p("- All %d pods Ready: fjord %.2f s, bridge + host-local %.2f s (median of %d rounds): fjord takes %.2f× the reference's time.\n",
 		*flagPods, med(fj, all), med(ref, all), len(fj.Rounds), med(fj, all)/med(ref, all))
 	p("- CNI ADD inside containerd (loopback plus the plugin chain) costs %s per pod with fjord and %s with bridge + host-local; ",
 		ms(med(fj, add)), ms(med(ref, add)))
 	p("of the runtime's whole part of a pod's start (network, sandbox, container create and start: %s with fjord) it is %.0f%%, and %.0f%% of the median pod's time from `kubectl apply` to Ready (%.2f s). ",
 		ms(med(fj, sbox)), 100*med(fj, add)/med(fj, sbox), 100*med(fj, add)/med(fj, pod), med(fj, pod))
-	p("The rest of a pod's start is the control plane (the ReplicaSet controller's batches, the scheduler, the kubelet's status updates) and runc.\n")
-	p("- Absolute times move with the machine's load (2 shared CPUs, load average %s at the start); the ratios come from rounds interleaved in time.\n", r.Machine.LoadStart)
+	p("The rest of the pod's time is outside containerd: the API server, the ReplicaSet controller's batches, the scheduler, the kubelet's pod worker (the service-account token volume) and its status update.\n")
+	fjWins := 0
+	for k := range fj.Rounds {
+		if k < len(ref.Rounds) && fj.Rounds[k].Add.mean("add") < ref.Rounds[k].Add.mean("add") {
+			fjWins++
+		}
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, k := range []string{"sandbox", "create", "start"} {
+		get := func(x *podRound) float64 { return x.Add.mean(k) }
+		q := med(fj, get) / med(ref, get)
+		lo, hi = min(lo, q), max(hi, q)
+	}
+	p("- fjord's CNI ADD was the faster of the two in %d of %d rounds (each pair of rounds ran back to back). The Ready times swing far more from round to round than that difference (see every round above). How much of a ratio is noise on this machine shows where the CNI plays no part: the last pod bound to a node came out at %.2f×, containerd's stages after the network (the pause sandbox by runc, the app container created and started) at %.2f–%.2f×.\n",
+		fjWins, len(fj.Rounds), med(fj, func(x *podRound) float64 { return x.AllScheduled.Seconds() })/med(ref, func(x *podRound) float64 { return x.AllScheduled.Seconds() }), lo, hi)
+}
+
+// upSayings sums up the lab up runs: where the warm time goes, what a fresh cache adds.
+func (r *results) upSayings(p func(string, ...any)) {
+	var warm []*upRun
+	var fresh *upRun
+	for _, u := range r.Up {
+		if u.Fresh {
+			fresh = u
+		} else {
+			warm = append(warm, u)
+		}
+	}
+	if len(warm) > 0 {
+		var total, nodes, imports, agn, fj []float64
+		for _, u := range warm {
+			total = append(total, u.Wall.Seconds())
+			for k, st := range u.Steps {
+				if strings.Contains(st.Name, "real nodes") {
+					nodes = append(nodes, st.Dur.Seconds())
+					if t, ok := u.Events[evKubelets]; ok && k > 0 {
+						imports = append(imports, (t - u.Steps[k-1].End).Seconds())
+					}
+				}
+			}
+			agn = append(agn, durs(u.Imports["agnhost.tar"])...)
+			fj = append(fj, durs(u.Imports["fjord-image.tar"])...)
+		}
+		p("- Warm, `lab up --kubernetes --runtime containerd` takes %.1f s (median of %d). The real nodes' step is %.1f s of it, and %.1f s of that pass before the kubelets start, while containerd imports the images, one after the other: agnhost (%.1f s), which only the e2e suites run, and fjord's own image (%.1f s; the lab packs the unstripped `bin/fjord` it runs from) are most of it. Importing agnhost only for `make conformance`, and packing a stripped fjord, is where a faster `lab up` would come from; the control plane (%.1f s) is next.\n",
+			benchkit.Median(total), len(total), benchkit.Median(nodes), benchkit.Median(imports), benchkit.Median(agn), benchkit.Median(fj), medStep(warm, "Kubernetes control plane"))
+	}
+	if fresh != nil {
+		p("- With an empty Kubernetes cache (the Go build cache warm), the same command takes %.0f s: linking the Kubernetes binaries before the first step (%.0f s) and the images step (%.0f s: agnhost, CoreDNS, pause and the test programs linked, the image tarballs written) are the difference; nothing is compiled.\n",
+			fresh.Wall.Seconds(), (fresh.Wall - fresh.UpIn).Seconds(), stepDur(fresh, "images"))
+	}
+}
+
+// stepDur is the duration of the first step whose name starts with prefix, in seconds.
+func stepDur(u *upRun, prefix string) float64 {
+	for _, st := range u.Steps {
+		if strings.HasPrefix(st.Name, prefix) {
+			return st.Dur.Seconds()
+		}
+	}
+	return nan
+}
+
+// medStep is the median duration of a step over runs, in seconds.
+func medStep(runs []*upRun, prefix string) float64 {
+	var v []float64
+	for _, u := range runs {
+		if d := stepDur(u, prefix); !math.IsNaN(d) {
+			v = append(v, d)
+		}
+	}
+	return benchkit.Median(v)
 }
