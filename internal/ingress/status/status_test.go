@@ -244,12 +244,15 @@ func isLeaseGet(r kubetest.Request) bool {
 
 func ref[T any](v T) *T { return &v }
 
-// ingressPod is a pod of the ingress DaemonSet, running on the node at hostIP.
+// ingressPod is a pod of the ingress DaemonSet, running on the node at hostIP. Like
+// every pod of a DaemonSet it carries its own node's zone and region: the API server
+// (PodTopologyLabels, on by default since Kubernetes 1.35) copies them from the Node.
 func ingressPod(name, hostIP string) *corev1.Pod {
 	return &corev1.Pod{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: leaseNS,
-			Labels: map[string]string{"app.kubernetes.io/name": "fjord-ingress", "controller-revision-hash": name}},
+			Labels: map[string]string{"app.kubernetes.io/name": "fjord-ingress", "controller-revision-hash": name,
+				"topology.kubernetes.io/zone": "zone-" + name, "topology.kubernetes.io/region": "region-" + name}},
 		Spec:   corev1.PodSpec{NodeName: "node-" + name, Containers: []corev1.Container{{Name: "ingress", Image: "fjord.dev/fjord:dev"}}},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, HostIP: hostIP},
 	}

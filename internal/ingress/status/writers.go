@@ -60,9 +60,13 @@ func Static(addrs []string) func(context.Context) ([]string, error) {
 	return func(context.Context) ([]string, error) { return addrs, nil }
 }
 
-// labelsOfRevision change with every rollout of a DaemonSet or Deployment; pods of
-// one workload are matched without them.
-var labelsOfRevision = []string{"controller-revision-hash", "pod-template-generation", "pod-template-hash"}
+// labelsPerPod differ between pods of one workload, which are matched without them:
+// the revision labels change with every rollout of a DaemonSet or Deployment, and the
+// API server copies each pod's own node's zone and region onto it (PodTopologyLabels,
+// on by default since Kubernetes 1.35), so a DaemonSet's pods in other zones would
+// not look like siblings.
+var labelsPerPod = []string{"controller-revision-hash", "pod-template-generation", "pod-template-hash",
+	"topology.kubernetes.io/zone", "topology.kubernetes.io/region"}
 
 // PodHostIPs returns the host IPs of the running pods of this ingress's workload (the
 // pods in namespace carrying this pod's labels), as ingress-nginx does without a
@@ -79,7 +83,7 @@ func PodHostIPs(pods cache.SharedIndexInformer, namespace, pod string) func(cont
 			return nil, fmt.Errorf("own pod %s/%s not found", namespace, pod)
 		}
 		match := maps.Clone(self.Labels)
-		for _, l := range labelsOfRevision {
+		for _, l := range labelsPerPod {
 			delete(match, l)
 		}
 		if len(match) == 0 {
