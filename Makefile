@@ -2,7 +2,7 @@
 GO      ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: build deps lab lab-down test test-unit fuzz vet tidy-check race ci bench-net bench-services bench-ingress bench-troubleshoot image images kube conformance conformance-network clean
+.PHONY: build deps lab lab-down test test-unit fuzz vet tidy-check race ci bench-net bench-services bench-ingress bench-troubleshoot bench-kubelab image images kube conformance conformance-network clean
 
 # fjord's version, the tag of its image.
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -116,6 +116,13 @@ bench-services: deps build
 # Ingress proxy against nginx and HAProxy (Debian packages), wrk with keep-alive.
 bench-ingress: deps build
 	$(GO) run ./bench/ingress -fjord bin/fjord
+
+# The Kubernetes lab with real kubelets: `lab up --kubernetes --runtime containerd`
+# step by step (warm, and with an empty Kubernetes cache), and a 30-pod Deployment from
+# kubectl apply to Ready with fjord as the CNI against bridge + host-local on the same
+# kubelets and containerd. Own lab (kbench, 198.18.210.0/24); about 15 minutes.
+bench-kubelab: deps build
+	$(GO) run ./bench/kubelab -fjord bin/fjord
 
 # Troubleshooting tools on a 3-node lab: full mtu and latency matrices against ping
 # loops, and the CPU the agents' RTT probes cost.

@@ -96,7 +96,8 @@ else the --http-addr IP.
 				cfg.Source = source.New(source.NewKubernetes(client), 0)
 				st = status.Config{Lock: leader.KubeLock(client, leaseNS, ingressLeaseName, identity), Writer: status.KubeWriter{Client: client}}
 				if pod := os.Getenv("POD_NAME"); pod != "" && f.publishAddr == "" {
-					st.Addresses = status.PodHostIPs(client, leaseNS, pod)
+					pods := cfg.Source.Pods(source.InNamespace(leaseNS))
+					st.Addresses, st.Changes = status.PodHostIPs(pods, leaseNS, pod), pods
 				}
 			} else {
 				s, closeStore, err := g.connect(ctx)

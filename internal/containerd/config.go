@@ -7,6 +7,7 @@ package containerd
 
 import (
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -34,6 +35,10 @@ type Config struct {
 	// DisableCRI leaves the CRI plugin out, for an instance driven only by
 	// ctr (images, containers), never by a kubelet.
 	DisableCRI bool
+	// MetricsAddress, when set, is where containerd serves its Prometheus metrics
+	// (/v1/metrics: the CRI plugin's CNI, sandbox and container timers among them).
+	// It must be a loopback address: the metrics are for the node itself.
+	MetricsAddress netip.AddrPort
 }
 
 // Socket is the instance's gRPC socket.
@@ -81,6 +86,9 @@ func (c Config) Validate() error {
 	if n := len(c.Socket()); n > 107 {
 		return fmt.Errorf("containerd config: dir: %q makes the socket path %d bytes long, over the 107 unix sockets allow", c.Dir, n)
 	}
+	if c.MetricsAddress.IsValid() && (!c.MetricsAddress.Addr().IsLoopback() || c.MetricsAddress.Port() == 0) {
+		return fmt.Errorf("containerd config: metricsAddress: %v is not a loopback address with a port", c.MetricsAddress)
+	}
 	if strings.ContainsAny(c.SandboxImage, "\"\\\n") || c.SandboxImage == "" {
 		return fmt.Errorf("containerd config: sandboxImage: %q is not an image reference", c.SandboxImage)
 	}
@@ -113,6 +121,9 @@ func (c Config) TOML() (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "version = 2\nroot = %s\nstate = %s\ndisabled_plugins = [%s]\n\n", q(c.Root()), q(c.State()), strings.Join(quoted, ", "))
 	fmt.Fprintf(&b, "[grpc]\n  address = %s\n", q(c.Socket()))
+	if c.MetricsAddress.IsValid() {
+		fmt.Fprintf(&b, "\n[metrics]\n  address = %s\n", q(c.MetricsAddress.String()))
+	}
 	if c.DisableCRI {
 		return b.String(), nil
 	}

@@ -1,6 +1,7 @@
 package containerd
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -43,6 +44,14 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 		t.Errorf("TOML:\n%s\nwant:\n%s", got, want)
 	}
 
+	metrics, err := Config{Dir: "/tmp/c", MetricsAddress: netip.MustParseAddrPort("127.0.0.1:1338")}.TOML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(metrics, "[grpc]\n  address = \"/tmp/c/containerd.sock\"\n\n[metrics]\n  address = \"127.0.0.1:1338\"\n") {
+		t.Errorf("MetricsAddress: want a [metrics] section after [grpc]:\n%s", metrics)
+	}
+
 	noCRI, err := Config{Dir: "/tmp/c", DisableCRI: true}.TOML()
 	if err != nil {
 		t.Fatal(err)
@@ -64,6 +73,8 @@ func TestValidate(t *testing.T) {
 		{Config{Dir: "/tmp/c", CNIConfDir: "net.d"}, "cniConfDir"},
 		{Config{Dir: "/tmp/c", CNIConfTemplate: "t.json"}, "cniConfTemplate"},
 		{Config{Dir: "/tmp/c", SandboxImage: "a\"b"}, "sandboxImage"},
+		{Config{Dir: "/tmp/c", MetricsAddress: netip.MustParseAddrPort("0.0.0.0:1338")}, "metricsAddress"},
+		{Config{Dir: "/tmp/c", MetricsAddress: netip.MustParseAddrPort("127.0.0.1:0")}, "metricsAddress"},
 	} {
 		if err := tc.c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Validate(%+v) = %v, want %q", tc.c, err, tc.want)

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,8 +27,13 @@ import (
 // RealNodeBinaries are the host programs a real node needs besides the kubelet.
 var RealNodeBinaries = []string{"containerd", "containerd-shim-runc-v2", "runc", "ctr", "nsenter", "unshare"}
 
+// RealNodeMetricsAddr is where each real node's containerd serves its metrics, on
+// the node's own loopback (bench/kubelab reads the CRI plugin's CNI timers there).
+var RealNodeMetricsAddr = netip.MustParseAddrPort("127.0.0.1:1338")
+
 func (c Config) containerdConfig(i int) containerd.Config {
-	return containerd.Config{Dir: filepath.Join(c.DiskDir(i), "containerd"), CNIBinDir: "/opt/cni/bin", CNIConfDir: "/etc/cni/net.d"}
+	return containerd.Config{Dir: filepath.Join(c.DiskDir(i), "containerd"), CNIBinDir: "/opt/cni/bin", CNIConfDir: "/etc/cni/net.d",
+		MetricsAddress: RealNodeMetricsAddr}
 }
 
 // preflightRealNodes says what is missing for real nodes.

@@ -40,6 +40,11 @@ type Config struct {
 	Timing    leader.Timing
 	// Refresh is how often Addresses is asked again; 0 = 30s.
 	Refresh time.Duration
+	// Changes, if set, is an informer whose every change may change what Addresses
+	// returns (PodHostIPs: the pods of the ingress's namespace). Addresses is then
+	// asked again at once, so a sibling that starts on another node is in the status
+	// within moments, not at the next Refresh.
+	Changes cache.SharedIndexInformer
 }
 
 // Status keeps the served Ingresses' status current while it leads.
@@ -50,6 +55,7 @@ type Status struct {
 	log       *slog.Logger
 	queue     atomic.Pointer[workqueue.TypedRateLimitingInterface[string]] // nil unless leading
 	addrs     atomic.Pointer[[]networkingv1.IngressLoadBalancerIngress]
+	changed   chan struct{} // Changes saw something; one pending signal is enough
 }
 
 // New returns a status writer over the shared Ingress informer; serves says which
@@ -61,12 +67,20 @@ func New(cfg Config, ingresses cache.SharedIndexInformer, serves func(*networkin
 	if cfg.Refresh <= 0 {
 		cfg.Refresh = 30 * time.Second
 	}
-	s := &Status{cfg: cfg, ingresses: ingresses, serves: serves, log: log.With("component", "ingress-status")}
+	s := &Status{cfg: cfg, ingresses: ingresses, serves: serves, log: log.With("component", "ingress-status"), changed: make(chan struct{}, 1)}
 	err := source.OnObject(ingresses, func(ing *networkingv1.Ingress, deleted bool) {
 		if q := s.queue.Load(); q != nil && !deleted {
 			(*q).Add(key(ing))
 		}
 	})
+	if err == nil && cfg.Changes != nil {
+		err = source.OnChange(cfg.Changes, func() {
+			select {
+			case s.changed <- struct{}{}:
+			default:
+			}
+		})
+	}
 	return s, err
 }
 
@@ -92,21 +106,27 @@ func (s *Status) lead(ctx context.Context) {
 	tick := time.NewTicker(s.cfg.Refresh)
 	defer tick.Stop()
 	// The first refresh of a term queues every Ingress: while another process led,
-	// it wrote its own addresses.
+	// it wrote its own addresses. So does every periodic one; a refresh on a change
+	// of the addresses' inputs queues them only if the addresses changed.
+	full := true
 	for {
-		s.refresh(ctx, q)
+		s.refresh(ctx, q, full)
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			full = true
+		case <-s.changed:
+			full = false
 		}
 	}
 }
 
-// refresh asks for the addresses again and queues every Ingress: every refresh is a
-// full pass (a term's first one rewrites what another leader wrote; later ones catch
-// an Ingress seen before its class was known). Unchanged status is not written.
-func (s *Status) refresh(ctx context.Context, q workqueue.TypedRateLimitingInterface[string]) {
+// refresh asks for the addresses again and queues every Ingress when full or when
+// the addresses changed: a full pass (a term's first one rewrites what another leader
+// wrote; later ones catch an Ingress seen before its class was known). Unchanged
+// status is not written.
+func (s *Status) refresh(ctx context.Context, q workqueue.TypedRateLimitingInterface[string], full bool) {
 	raw, err := s.cfg.Addresses(ctx)
 	if err != nil {
 		s.log.Warn("cannot tell which addresses the ingress serves on; keeping the last", "err", err)
@@ -118,7 +138,11 @@ func (s *Status) refresh(ctx context.Context, q workqueue.TypedRateLimitingInter
 		if old := s.addrs.Load(); old == nil || !equality.Semantic.DeepEqual(*old, lb) {
 			s.addrs.Store(&lb)
 			s.log.Info("ingress addresses", "addresses", raw)
+			full = true
 		}
+	}
+	if !full {
+		return
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), s.ingresses.HasSynced) {
 		return

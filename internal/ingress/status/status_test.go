@@ -4,12 +4,15 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/fjord-net/fjord/internal/ingress/status"
 	"github.com/fjord-net/fjord/internal/leader"
+	"github.com/fjord-net/fjord/internal/source"
 	"github.com/fjord-net/fjord/internal/testutil/backendtest"
 	"github.com/fjord-net/fjord/internal/testutil/kubetest"
 )
@@ -83,6 +87,13 @@ func (b *syncBuffer) String() string {
 // start runs one ingress process's status writer, as `fjord ingress` does: on
 // Kubernetes with its own client as fjord's ingress user.
 func start(t *testing.T, env *backendtest.Env, id, addr string) *ingressProc {
+	return startWith(t, env, id, func(backendtest.Proc) status.Config {
+		return status.Config{Addresses: status.Static([]string{addr})}
+	})
+}
+
+// startWith is start with the addresses (and what changes them) from cfg.
+func startWith(t *testing.T, env *backendtest.Env, id string, cfg func(backendtest.Proc) status.Config) *ingressProc {
 	proc := env.Process(kubetest.IngressUser)
 	var lock resourcelock.Interface
 	var inner status.Writer
@@ -93,9 +104,9 @@ func start(t *testing.T, env *backendtest.Env, id, addr string) *ingressProc {
 	}
 	wrote := make(chan string, 100)
 	logs := &syncBuffer{}
-	s, err := status.New(status.Config{
-		Lock: lock, Writer: writer{id: id, inner: inner, wrote: wrote}, Addresses: status.Static([]string{addr}), Timing: timing,
-	}, proc.Source.Ingresses(), func(ing *networkingv1.Ingress) bool { return *ing.Spec.IngressClassName == "nginx" },
+	c := cfg(proc)
+	c.Lock, c.Writer, c.Timing = lock, writer{id: id, inner: inner, wrote: wrote}, timing
+	s, err := status.New(c, proc.Source.Ingresses(), func(ing *networkingv1.Ingress) bool { return *ing.Spec.IngressClassName == "nginx" },
 		slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), logs), nil)).With("id", id))
 	if err != nil {
 		t.Fatal(err)
@@ -116,8 +127,17 @@ func start(t *testing.T, env *backendtest.Env, id, addr string) *ingressProc {
 	return &ingressProc{wrote: wrote, stop: stop, link: proc.Link, log: logs}
 }
 
-// lbOf returns the first status address of an Ingress, "" if none.
+// lbOf returns the status address of an Ingress, "" unless it has exactly one.
 func lbOf(t *testing.T, env *backendtest.Env, name string) string {
+	lb := lbAll(t, env, name)
+	if len(lb) != 1 {
+		return ""
+	}
+	return lb[0]
+}
+
+// lbAll returns every status address of an Ingress.
+func lbAll(t *testing.T, env *backendtest.Env, name string) []string {
 	var ing *networkingv1.Ingress
 	if env.Store != nil {
 		k, _ := env.Store.Kinds().ByName("Ingress")
@@ -132,11 +152,11 @@ func lbOf(t *testing.T, env *backendtest.Env, name string) string {
 			t.Fatal(err)
 		}
 	}
-	lb := ing.Status.LoadBalancer.Ingress
-	if len(lb) != 1 {
-		return ""
+	var out []string
+	for _, lb := range ing.Status.LoadBalancer.Ingress {
+		out = append(out, lb.IP)
 	}
-	return lb[0].IP
+	return out
 }
 
 var eventually = backendtest.Eventually
@@ -223,3 +243,55 @@ func isLeaseGet(r kubetest.Request) bool {
 }
 
 func ref[T any](v T) *T { return &v }
+
+// ingressPod is a pod of the ingress DaemonSet, running on the node at hostIP. Like
+// every pod of a DaemonSet it carries its own node's zone and region: the API server
+// (PodTopologyLabels, on by default since Kubernetes 1.35) copies them from the Node.
+func ingressPod(name, hostIP string) *corev1.Pod {
+	return &corev1.Pod{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: leaseNS,
+			Labels: map[string]string{"app.kubernetes.io/name": "fjord-ingress", "controller-revision-hash": name,
+				"topology.kubernetes.io/zone": "zone-" + name, "topology.kubernetes.io/region": "region-" + name}},
+		Spec:   corev1.PodSpec{NodeName: "node-" + name, Containers: []corev1.Container{{Name: "ingress", Image: "fjord.dev/fjord:dev"}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, HostIP: hostIP},
+	}
+}
+
+// With the host IPs of its workload's pods as addresses (deploy/fjord.yaml's ingress
+// DaemonSet), the status follows the pods as they start and stop, at once: the
+// periodic refresh is an hour away. On Kubernetes the ingress's role must let it
+// watch those pods (without, the informer falls back to listing again after every
+// failed watch, and follows them late).
+func TestStatusFollowsTheIngressPods(t *testing.T) {
+	backendtest.Run(t, func(t *testing.T, env *backendtest.Env) {
+		if p := env.Process(kubetest.IngressUser); p.Client != nil {
+			for _, verb := range []string{"list", "watch"} {
+				r, err := p.Client.AuthorizationV1().SelfSubjectAccessReviews().Create(context.Background(), &authorizationv1.SelfSubjectAccessReview{
+					Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
+						Namespace: leaseNS, Verb: verb, Resource: "pods"}}}, metav1.CreateOptions{})
+				if err != nil || !r.Status.Allowed {
+					t.Fatalf("deploy/fjord.yaml does not let the ingress %s pods in %s: %v %+v", verb, leaseNS, err, r)
+				}
+			}
+		}
+		other := ingressPod("other", "198.18.0.99")
+		other.Labels = map[string]string{"app.kubernetes.io/name": "fjord-agent"}
+		env.Apply(ingress("ours", "nginx"), ingressPod("ingress-a", "198.18.0.11"), other)
+		startWith(t, env, "a", func(p backendtest.Proc) status.Config {
+			pods := p.Source.Pods(source.InNamespace(leaseNS))
+			return status.Config{Addresses: status.PodHostIPs(pods, leaseNS, "ingress-a"), Changes: pods, Refresh: time.Hour}
+		})
+		want := func(ips ...string) func() bool {
+			return func() bool { return slices.Equal(lbAll(t, env, "ours"), ips) }
+		}
+		eventually(t, "the leader writes its own pod's node", want("198.18.0.11"))
+		pending := ingressPod("ingress-b", "")
+		pending.Status.Phase = corev1.PodPending
+		env.Apply(pending)
+		env.Apply(ingressPod("ingress-b", "198.18.0.12"))
+		eventually(t, "a sibling that runs is added", want("198.18.0.11", "198.18.0.12"))
+		env.Delete(ingressPod("ingress-b", ""))
+		eventually(t, "a sibling that is gone is removed", want("198.18.0.11"))
+	})
+}

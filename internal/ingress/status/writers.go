@@ -15,8 +15,10 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/fjord-net/fjord/internal/objects"
+	"github.com/fjord-net/fjord/internal/source"
 	"github.com/fjord-net/fjord/internal/store"
 )
 
@@ -58,33 +60,39 @@ func Static(addrs []string) func(context.Context) ([]string, error) {
 	return func(context.Context) ([]string, error) { return addrs, nil }
 }
 
-// labelsOfRevision change with every rollout of a DaemonSet or Deployment; pods of
-// one workload are matched without them.
-var labelsOfRevision = []string{"controller-revision-hash", "pod-template-generation", "pod-template-hash"}
+// labelsPerPod differ between pods of one workload, which are matched without them:
+// the revision labels change with every rollout of a DaemonSet or Deployment, and the
+// API server copies each pod's own node's zone and region onto it (PodTopologyLabels,
+// on by default since Kubernetes 1.35), so a DaemonSet's pods in other zones would
+// not look like siblings.
+var labelsPerPod = []string{"controller-revision-hash", "pod-template-generation", "pod-template-hash",
+	"topology.kubernetes.io/zone", "topology.kubernetes.io/region"}
 
 // PodHostIPs returns the host IPs of the running pods of this ingress's workload (the
 // pods in namespace carrying this pod's labels), as ingress-nginx does without a
-// published Service: with host ports, clients reach the ingress on those nodes.
-func PodHostIPs(c kubernetes.Interface, namespace, pod string) func(context.Context) ([]string, error) {
+// published Service: with host ports, clients reach the ingress on those nodes. pods
+// is an informer on the namespace's pods; pass it as Config.Changes too, so that the
+// status follows the pods as they come and go.
+func PodHostIPs(pods cache.SharedIndexInformer, namespace, pod string) func(context.Context) ([]string, error) {
 	return func(ctx context.Context) ([]string, error) {
-		self, err := c.CoreV1().Pods(namespace).Get(ctx, pod, metav1.GetOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("own pod %s/%s: %w", namespace, pod, err)
+		if !cache.WaitForCacheSync(ctx.Done(), pods.HasSynced) {
+			return nil, fmt.Errorf("pods of %s not listed yet: %w", namespace, context.Cause(ctx))
+		}
+		self, ok := source.Get[*corev1.Pod](pods, namespace, pod)
+		if !ok {
+			return nil, fmt.Errorf("own pod %s/%s not found", namespace, pod)
 		}
 		match := maps.Clone(self.Labels)
-		for _, l := range labelsOfRevision {
+		for _, l := range labelsPerPod {
 			delete(match, l)
 		}
 		if len(match) == 0 {
 			return nil, fmt.Errorf("own pod %s/%s has no labels to find its siblings by", namespace, pod)
 		}
-		pods, err := c.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(match).String()})
-		if err != nil {
-			return nil, err
-		}
+		siblings := labels.SelectorFromSet(match)
 		var out []string
-		for _, p := range pods.Items {
-			if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil && p.Status.HostIP != "" {
+		for _, p := range source.ListNamespace[*corev1.Pod](pods, namespace) {
+			if siblings.Matches(labels.Set(p.Labels)) && p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil && p.Status.HostIP != "" {
 				out = append(out, p.Status.HostIP)
 			}
 		}
