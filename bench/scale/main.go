@@ -58,9 +58,10 @@ var (
 	flagCreate     = flag.Int("create-workers", 16, "concurrent creates while filling the API server")
 	flagDoc        = flag.String("doc", "docs/scale.md", "document whose measured section is rewritten (\"\" = none)")
 	flagKubeCache  = flag.String("kube-cache", "", "the Kubernetes build cache (default $"+kubebuild.CacheEnv+", else ~/.cache/fjord)")
-	flagTimeout    = flag.Duration("timeout", 25*time.Minute, "hard limit for the whole run")
+	flagTimeout    = flag.Duration("timeout", 30*time.Minute, "hard limit for the whole run")
 	flagKeepLogs   = flag.String("logs", "", "copy the agent's and kube-apiserver's logs here before cleaning up")
 	flagChangeWait = flag.Duration("change-timeout", 60*time.Second, "longest wait for one change to reach the kernel")
+	flagSteady     = flag.Duration("steady", 10*time.Minute+30*time.Second, "no window starts before the agent has run this long: its informers' first watches are streaming lists, which kube-apiserver gzips, and they last 5 to 10 minutes")
 )
 
 // Addresses and names; 198.18.181.0/24 and 198.18.184.0/22 are used by nothing else.
@@ -120,11 +121,12 @@ type bench struct {
 	cp         *kubecp.ControlPlane
 	workers    []*benchkit.NSWorker
 
-	admin kubernetes.Interface
-	agent *proc
-	api   *benchkit.NSWorker // dials into fjord-bsc-api
-	node  *benchkit.NSWorker // dials inside fjord-bsc-node
-	res   results
+	admin      kubernetes.Interface
+	agent      *proc
+	agentStart time.Time
+	api        *benchkit.NSWorker // dials into fjord-bsc-api
+	node       *benchkit.NSWorker // dials inside fjord-bsc-node
+	res        results
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -158,6 +160,7 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	b.res.Machine = machine()
 	b.res.LoadBefore = benchkit.LoadAvg()
+	b.res.Steady = flagSteady.String()
 	b.res.Nodes, b.res.Services, b.res.Endpoints = *flagNodes, *flagServices, *flagEndpoints
 
 	if err := b.topology(ctx); err != nil {
@@ -168,6 +171,14 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	if err := b.fill(ctx); err != nil {
 		return err
+	}
+	if wait := time.Until(b.agentStart.Add(*flagSteady)); wait > 0 {
+		b.logf("waiting %s, until the agent's first (gzip'd) watch streams have ended", wait.Round(time.Second))
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	for _, ph := range []phase{
 		{Name: "status every " + short(*flagReport), Lease: *flagLease, Status: *flagReport},

@@ -81,6 +81,7 @@ func (b *bench) fill(ctx context.Context) error {
 	if err := b.putAll(ctx, "EndpointSlices", slices); err != nil {
 		return err
 	}
+	b.res.SliceWrites = time.Since(t0)
 	if err := b.waitServes(ctx, n-1, "scale-a", 5*time.Minute); err != nil {
 		return err
 	}

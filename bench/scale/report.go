@@ -19,8 +19,8 @@ type results struct {
 	Stages                              []memStage
 	Phases                              []phase
 	NodeSizes, ServiceSizes, SliceSizes sizes
-	ProgramAll                          time.Duration
-	LoadBefore                          string
+	ProgramAll, SliceWrites             time.Duration
+	LoadBefore, Steady                  string
 	Duration                            time.Duration
 }
 
@@ -58,7 +58,7 @@ func (r results) markdown() string {
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("_Written by `make bench-scale` (`bench/scale`) on %s UTC, run time %s, load average before the run %s. Rerun to refresh; everything between the bench-scale markers is regenerated._\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04"), r.Duration.Round(time.Second), r.LoadBefore)
-	p("Machine: %s. kube-apiserver v1.37.2 on fjord's embedded etcd, one `fjord agent --kubeconfig` (vxlan, defaults) in a network namespace of its own; %d other Nodes, %d Services with one EndpointSlice of %d endpoints each, written through the API as the kubelets and the controller-manager would.\n\n",
+	p("Machine: %s. kube-apiserver v1.37.2 on fjord's embedded etcd, one `fjord agent --kubeconfig` (vxlan, defaults) in a network namespace of its own; %d other Nodes and their Leases, created through the API as kubelets do; %d Services with one EndpointSlice of %d endpoints each, and the IPAddress objects of their ClusterIPs, written one by one into etcd as kube-apiserver stores them (through the API that takes kube-apiserver most of half an hour here), so that every informer sees them as created through it. The timed changes go through the API.\n\n",
 		r.Machine, r.Nodes, r.Services, r.Endpoints)
 
 	p("**Agent memory**, read from its profiling endpoint after a forced GC (Go heap in use) and from /proc (RSS):\n\n")
@@ -73,9 +73,9 @@ func (r results) markdown() string {
 	}
 	p("Object sizes as written: Node %d B protobuf / %d B JSON (25 images in its status, as a kubelet reports up to 50), Service %d / %d B, EndpointSlice %d / %d B. ",
 		r.NodeSizes.Proto, r.NodeSizes.JSON, r.ServiceSizes.Proto, r.ServiceSizes.JSON, r.SliceSizes.Proto, r.SliceSizes.JSON)
-	p("From the first EndpointSlice written to the agent serving the last of them: %.0f s (the API server taking the %d writes is most of it).\n\n", r.ProgramAll.Seconds(), r.Services)
+	p("From the first EndpointSlice written to the agent serving the last of them: %.0f s, of which writing the %d slices took %.0f s.\n\n", r.ProgramAll.Seconds(), r.Services, r.SliceWrites.Seconds())
 
-	p("**While only heartbeats change** (all %d Leases renewed every 10 s; the Node status posted every 5 min as kubelets do by default, then every 10 s as kubelets before 1.17 or with `nodeStatusReportFrequency: 10s` do), over a window per phase:\n\n", r.Nodes)
+	p("**While only heartbeats change** (all %d Leases renewed every 10 s; the Node status posted every 5 min as kubelets do by default, then every 10 s as kubelets before 1.17 or with `nodeStatusReportFrequency: 10s` do), over a window per phase, both starting once the agent has run %s:\n\n", r.Nodes, r.Steady)
 	p("| phase | Lease renewals/s | Node status posts/s | Node events to the agent /s | agent receives | per Node event | agent CPU | kube-apiserver CPU | window |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, ph := range r.Phases {
 		per := "—"
@@ -88,7 +88,12 @@ func (r results) markdown() string {
 		p("| %s | %.1f | %.1f | %.1f | %.1f KB/s | %s | %.1f%% of a core | %.0f%% of a core | %.0f s |\n", ph.Name, ph.LeaseRate, ph.StatusRate,
 			ph.Events["nodes"], ph.AgentBytes/1000, per, 100*ph.AgentCPU, 100*ph.APIServerCPU, ph.Window.Seconds())
 	}
-	p("\nWhat the agent receives is counted by the kernel on its TLS connection to the API server (`ss -ti`): all its watches, though only Nodes change here. The Node events are kube-apiserver's own count (`apiserver_watch_events_total`) divided by the Node watches open (%.0f: the agent's and one of kube-apiserver's own); their encoded size before compression averages %.1f KB over both (`apiserver_watch_events_sizes`). The agent's informers start with streaming lists (client-go's watch-list), and kube-apiserver v1.37 gzips those streams (feature WatchListCompression) until they end (after 5 to 10 minutes, when the reflector starts an ordinary watch): so a phase measured while the stream lasts shows compressed bytes (marked gzip), a later one what a long-running agent receives. Lease events reach no agent: fjord does not watch Leases. Achieved heartbeat rates are below the schedule where kube-apiserver, sharing the machine, could not keep up.", r.nodeWatches(), r.nodeEventSize()/1000)
+	p("\nWhat the agent receives is counted by the kernel on its TLS connection to the API server (`ss -ti`): all its watches, though only Nodes change here. The Node events are kube-apiserver's own count (`apiserver_watch_events_total`) divided by the Node watches open (%.0f: the agent's and one of kube-apiserver's own); their encoded size before compression averages %.1f KB over both (`apiserver_watch_events_sizes`). The agent's informers start with streaming lists (client-go's watch-list), and kube-apiserver v1.37 gzips those streams (feature WatchListCompression) until they end (after 5 to 10 minutes, when the reflector starts an ordinary watch): so a phase measured while the stream lasts shows compressed bytes (marked gzip), a later one what a long-running agent receives. Lease events reach no agent: fjord does not watch Leases.", r.nodeWatches(), r.nodeEventSize()/1000)
+	for _, ph := range r.Phases {
+		if want := float64(r.Nodes) / ph.Status.Seconds(); ph.StatusRate < 0.9*want || ph.LeaseRate < 0.9*float64(r.Nodes)/ph.Lease.Seconds() {
+			p(" In phase %q the heartbeats fell behind their schedule: kube-apiserver, sharing the machine, could not keep up.", ph.Name)
+		}
+	}
 	for _, ph := range r.Phases {
 		if ph.Fails > 0 {
 			p(" %d heartbeat writes failed in phase %q.", ph.Fails, ph.Name)

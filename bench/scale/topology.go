@@ -150,7 +150,7 @@ func (b *bench) startAgent(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.agent = p
+	b.agent, b.agentStart = p, time.Now()
 	return poll(ctx, 2*time.Minute, 200*time.Millisecond, "the agent programs its node", func() (bool, error) {
 		if !p.alive() {
 			return false, fmt.Errorf("the agent exited:\n%s", p.tail())
