@@ -116,13 +116,13 @@ type bench struct {
 	fjord string
 
 	mu         sync.Mutex
-	procs      []*proc
+	procs      []*benchkit.Proc
 	namespaces []string
 	cp         *kubecp.ControlPlane
 	workers    []*benchkit.NSWorker
 
 	admin      kubernetes.Interface
-	agent      *proc
+	agent      *benchkit.Proc
 	agentStart time.Time
 	api        *benchkit.NSWorker // dials into fjord-bsc-api
 	node       *benchkit.NSWorker // dials inside fjord-bsc-node
@@ -226,7 +226,7 @@ func (b *bench) cleanup() {
 		}
 	}
 	for _, p := range b.procs {
-		p.kill()
+		p.Stop(0)
 	}
 	if b.cp != nil {
 		b.cp.Close()
@@ -242,60 +242,16 @@ func (b *bench) cleanup() {
 	}
 }
 
-// proc is a process the run started, in its own process group.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-}
-
 // spawn starts name in network namespace ns, logging to tmp/name.log.
-func (b *bench) spawn(name, ns string, args ...string) (*proc, error) {
-	logPath := filepath.Join(b.tmp, name+".log")
-	f, err := os.Create(logPath)
+func (b *bench) spawn(name, ns string, args ...string) (*benchkit.Proc, error) {
+	p, err := benchkit.StartProc(name, filepath.Join(b.tmp, name+".log"), nil, append([]string{"ip", "netns", "exec", ns}, args...)...)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); f.Close(); close(p.done) }()
 	b.mu.Lock()
 	b.procs = append(b.procs, p)
 	b.mu.Unlock()
 	return p, nil
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-func (p *proc) alive() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-func (p *proc) kill() {
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	<-p.done
-}
-
-// tail is the end of the process's log, for errors.
-func (p *proc) tail() string {
-	data, _ := os.ReadFile(p.log)
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > 15 {
-		lines = lines[len(lines)-15:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // poll runs cond every interval until it holds, ctx ends or limit passes.

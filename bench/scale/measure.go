@@ -119,7 +119,7 @@ func (b *bench) stage(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	rss, hwm, err := procMemory(b.agent.pid())
+	rss, hwm, err := procMemory(b.agent.PID())
 	if err != nil {
 		return err
 	}
@@ -264,8 +264,8 @@ func (b *bench) watchEvents(ctx context.Context) (count, bytes, watches map[stri
 func (b *bench) waitServes(ctx context.Context, i int, pod string, limit time.Duration) error {
 	url := fmt.Sprintf("http://%v:80/", serviceIP(i))
 	return poll(ctx, limit, 5*time.Millisecond, fmt.Sprintf("%s serves %s", serviceName(i), pod), func() (bool, error) {
-		if !b.agent.alive() {
-			return false, fmt.Errorf("the agent exited:\n%s", b.agent.tail())
+		if !b.agent.Alive() {
+			return false, fmt.Errorf("the agent exited:\n%s", b.agent.LogTail(15))
 		}
 		body, err := b.getIn(ctx, url, 200*time.Millisecond)
 		return err == nil && strings.Contains(body, "pod="+pod+" "), err
@@ -312,7 +312,7 @@ func (b *bench) measurePhase(ctx context.Context, ph *phase) error {
 	}
 	take := func() (s snap, err error) {
 		s.t = time.Now()
-		if s.agent, err = procCPU(b.agent.pid()); err != nil {
+		if s.agent, err = procCPU(b.agent.PID()); err != nil {
 			return s, err
 		}
 		if s.api, err = procCPU(b.cp.APIServerPID()); err != nil {

@@ -152,8 +152,8 @@ func (b *bench) startAgent(ctx context.Context) error {
 	}
 	b.agent, b.agentStart = p, time.Now()
 	return poll(ctx, 2*time.Minute, 200*time.Millisecond, "the agent programs its node", func() (bool, error) {
-		if !p.alive() {
-			return false, fmt.Errorf("the agent exited:\n%s", p.tail())
+		if !p.Alive() {
+			return false, fmt.Errorf("the agent exited:\n%s", p.LogTail(15))
 		}
 		n, err := b.admin.CoreV1().Nodes().Get(ctx, agentNode, metav1.GetOptions{})
 		if err != nil {
