@@ -241,3 +241,45 @@ func TestKubernetesBackendServesEveryKind(t *testing.T) {
 	}
 	eventually(t, "b seen", func() bool { return len(source.List[*corev1.Service](src.Services())) == 2 })
 }
+
+// Objects applied together share one store revision. A reflector resumes its watch
+// from the resourceVersion of the last event it got, so a watch that ended halfway
+// through one revision's events (its timeout, say) must resume with the rest of that
+// revision, not after it.
+func TestStoreWatchResumesInsideARevision(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs an embedded etcd")
+	}
+	st := storetest.New(t)
+	kind, _ := st.Kinds().ByName("Service")
+	lw, err := source.NewStore(st).ListerWatcher(kind, "", fields.Everything())
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := lw.List(metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(t, st, svc("a", 80), svc("b", 80), svc("c", 80))
+	w, err := lw.Watch(metav1.ListOptions{ResourceVersion: list.(metav1.ListMetaAccessor).GetListMeta().GetResourceVersion()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := (<-w.ResultChan()).Object.(*corev1.Service)
+	w.Stop()
+	w, err = lw.Watch(metav1.ListOptions{ResourceVersion: first.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	seen := map[string]bool{first.Name: true}
+	timeout := time.After(10 * time.Second) // a bound, not an assertion on time
+	for len(seen) < 3 {
+		select {
+		case ev := <-w.ResultChan():
+			seen[ev.Object.(*corev1.Service).Name] = true
+		case <-timeout:
+			t.Fatalf("after resuming at %s the watch delivered only %v of a, b, c", first.ResourceVersion, seen)
+		}
+	}
+}
