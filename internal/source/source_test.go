@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/fjord-net/fjord/internal/objects"
 	"github.com/fjord-net/fjord/internal/source"
@@ -171,12 +172,9 @@ func TestInformerRecoversAfterOutage(t *testing.T) {
 	})
 }
 
-func TestStoreWatchFromCompactedRevisionIsGone(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs an embedded etcd")
-	}
-	st := storetest.New(t)
-	apply(t, st, svc("a", 80))
+// serviceLW is the store's Service ListerWatcher and the revision of a first list.
+func serviceLW(t *testing.T, st *store.Store) (cache.ListerWatcher, string) {
+	t.Helper()
 	kind, _ := st.Kinds().ByName("Service")
 	lw, err := source.NewStore(st).ListerWatcher(kind, "", fields.Everything())
 	if err != nil {
@@ -186,7 +184,16 @@ func TestStoreWatchFromCompactedRevisionIsGone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rv := list.(metav1.ListMetaAccessor).GetListMeta().GetResourceVersion()
+	return lw, list.(metav1.ListMetaAccessor).GetListMeta().GetResourceVersion()
+}
+
+func TestStoreWatchFromCompactedRevisionIsGone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs an embedded etcd")
+	}
+	st := storetest.New(t)
+	apply(t, st, svc("a", 80))
+	lw, rv := serviceLW(t, st)
 	apply(t, st, svc("a", 81))
 	apply(t, st, svc("a", 82))
 	resp, err := st.Client().Get(context.Background(), "compaction-probe")
@@ -251,17 +258,9 @@ func TestStoreWatchResumesInsideARevision(t *testing.T) {
 		t.Skip("needs an embedded etcd")
 	}
 	st := storetest.New(t)
-	kind, _ := st.Kinds().ByName("Service")
-	lw, err := source.NewStore(st).ListerWatcher(kind, "", fields.Everything())
-	if err != nil {
-		t.Fatal(err)
-	}
-	list, err := lw.List(metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	lw, rv := serviceLW(t, st)
 	apply(t, st, svc("a", 80), svc("b", 80), svc("c", 80))
-	w, err := lw.Watch(metav1.ListOptions{ResourceVersion: list.(metav1.ListMetaAccessor).GetListMeta().GetResourceVersion()})
+	w, err := lw.Watch(metav1.ListOptions{ResourceVersion: rv})
 	if err != nil {
 		t.Fatal(err)
 	}
