@@ -22,7 +22,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/fjord-net/fjord/bench/benchkit"
@@ -45,8 +44,8 @@ type kubeSide struct {
 	bin        string
 	dir        string // keys, tokens, kubeconfigs, etcd data
 	token      string
-	etcd       *proc
-	apiserver  *proc
+	etcd       *benchkit.Proc
+	apiserver  *benchkit.Proc
 	apiWorker  *nsWorker
 	http       *http.Client
 	namespaces []string // created, for cleanup
@@ -62,75 +61,31 @@ type kubeNode struct {
 	ns        string
 	apiAddr   string
 	nodeAddr  string
-	proxy     *proc
+	proxy     *benchkit.Proc
 	worker    *nsWorker // in the client namespace
-	backends  []*proc
+	backends  []*benchkit.Proc
 	starts    int
 }
 
 func (n *kubeNode) nodeName() string      { return "kbs-" + n.Key }
 func (n *kubeNode) podNS(p string) string { return n.ns + "-" + p }
 
-// proc is a process this benchmark started (in its own process group, killed with
-// this process if it dies).
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	log  string
-}
-
 const markerEnv = "FJORD_BENCH_SERVICES"
 
-func (b *bench) startProc(name, logPath string, argv ...string) (*proc, error) {
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+// startProc starts a process of this benchmark (benchkit.Proc: its own process group,
+// killed with this process if it dies), marked in its environment, run from /.
+func (b *bench) startProc(name, logPath string, argv ...string) (*benchkit.Proc, error) {
+	p, err := benchkit.StartProc(name, logPath, func(cmd *exec.Cmd) {
+		cmd.Env = append(os.Environ(), markerEnv+"=1")
+		cmd.Dir = "/"
+	}, argv...)
 	if err != nil {
 		return nil, err
 	}
-	defer logf.Close()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), markerEnv+"=1")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{}), log: logPath}
-	go func() { _ = cmd.Wait(); close(p.done) }()
 	b.mu.Lock()
 	b.procs = append(b.procs, p)
 	b.mu.Unlock()
 	return p, nil
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-func (p *proc) alive() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// stop: SIGTERM to the process group, SIGKILL after grace.
-func (p *proc) stop(grace time.Duration) {
-	if p == nil || !p.alive() {
-		return
-	}
-	_ = syscall.Kill(-p.pid(), syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return
-	case <-time.After(grace):
-	}
-	_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-	}
 }
 
 func (k *kubeSide) binary(name string) string { return filepath.Join(k.bin, name) }
@@ -371,8 +326,8 @@ func (k *kubeSide) waitAPI(ctx context.Context) error {
 	deadline := time.Now().Add(90 * time.Second)
 	var last error
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if !k.apiserver.alive() {
-			return fmt.Errorf("kube-apiserver exited; see %s", k.apiserver.log)
+		if !k.apiserver.Alive() {
+			return fmt.Errorf("kube-apiserver exited; see %s", k.apiserver.Log)
 		}
 		last = k.do(ctx, "GET", "/readyz", "", nil, false)
 		if last == nil {
@@ -502,12 +457,12 @@ func (n *kubeNode) startProxy() (int, error) {
 		return 0, err
 	}
 	n.proxy = p
-	return p.pid(), nil
+	return p.PID(), nil
 }
 
 func (n *kubeNode) stopProxy() error {
 	if n.proxy != nil {
-		n.proxy.stop(10 * time.Second)
+		n.proxy.Stop(10 * time.Second)
 		n.proxy = nil
 	}
 	return nil
@@ -521,10 +476,10 @@ func (n *kubeNode) flush(ctx context.Context) error {
 }
 
 func (n *kubeNode) proxyPID() int {
-	if n.proxy == nil || !n.proxy.alive() {
+	if n.proxy == nil || !n.proxy.Alive() {
 		return 0
 	}
-	return n.proxy.pid()
+	return n.proxy.PID()
 }
 
 func (k *kubeSide) down() {
@@ -535,18 +490,18 @@ func (k *kubeSide) down() {
 		}
 		n.stopProxy()
 		for _, p := range n.backends {
-			p.stop(3 * time.Second)
+			p.Stop(3 * time.Second)
 		}
 	}
 	if k.apiserver != nil {
-		k.apiserver.stop(10 * time.Second)
+		k.apiserver.Stop(10 * time.Second)
 	}
 	if k.apiWorker != nil {
 		k.apiWorker.Close()
 		k.apiWorker = nil
 	}
 	if k.etcd != nil {
-		k.etcd.stop(10 * time.Second)
+		k.etcd.Stop(10 * time.Second)
 	}
 	for i := len(k.namespaces) - 1; i >= 0; i-- {
 		if _, err := benchkit.RunCmd(context.Background(), 30*time.Second, os.Environ(), "ip", "netns", "del", k.namespaces[i]); err != nil {

@@ -135,7 +135,7 @@ type bench struct {
 	log     io.Writer
 	start   time.Time
 	mu      sync.Mutex
-	procs   []*proc
+	procs   []*benchkit.Proc
 	fj      *fjordSide
 	kube    *kubeSide
 	systems []*system
@@ -533,7 +533,7 @@ func (b *bench) cleanup() {
 	procs := slices.Clone(b.procs)
 	b.mu.Unlock()
 	for _, p := range procs {
-		p.stop(3 * time.Second)
+		p.Stop(3 * time.Second)
 	}
 	if b.fj != nil && (b.fj.labIsUp || b.fj.present()) {
 		b.fj.down()

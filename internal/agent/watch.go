@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"sync/atomic"
 
@@ -15,7 +16,7 @@ import (
 )
 
 // watchNodes keeps a.peers equal to the Nodes the shared informer holds: every change
-// rebuilds the map from the informer's cache and pokes the reconcile loop. Until the
+// of a peer rebuilds the map from the informer's cache and pokes the reconcile loop. Until the
 // informer has listed once and holds this node's own Node (registered just before;
 // the informer may not have seen it yet), nothing is programmed. If the own Node
 // disappears after that the agent stops: it does not re-register behind an
@@ -41,7 +42,14 @@ func (a *Agent) watchNodes(ctx context.Context, stop context.CancelCauseFunc) er
 		seenSelf.Store(true)
 		a.setPeers(peers, true)
 	}
-	if err := source.OnChange(a.deps.Nodes, rebuild); err != nil {
+	// A Node update that leaves its peer as it was (a kubelet's status heartbeat)
+	// costs one peerOf, not a rebuild over every Node.
+	if err := source.OnObject(a.deps.Nodes, func(n *corev1.Node, deleted bool) {
+		if !deleted && a.holds(peerOf(n)) {
+			return
+		}
+		rebuild()
+	}); err != nil {
 		return err
 	}
 	// The informer may have listed before the handler was added; its replayed adds
@@ -54,11 +62,25 @@ func (a *Agent) watchNodes(ctx context.Context, stop context.CancelCauseFunc) er
 	return nil
 }
 
+// holds reports whether the complete peer map already has p, as it is.
+func (a *Agent) holds(p podnet.Peer) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	cur, ok := a.peers[p.Name]
+	return a.synced && ok && cur == p
+}
+
+// setPeers records the peers and, if they changed, pokes the reconcile loop. Most
+// Node updates change nothing a peer is made of (a kubelet posts its status every
+// 10 s to 5 min): those cost a map rebuild, not a look at the kernel.
 func (a *Agent) setPeers(p map[string]podnet.Peer, synced bool) {
 	a.mu.Lock()
+	changed := synced != a.synced || !maps.Equal(p, a.peers)
 	a.peers, a.synced = p, synced
 	a.mu.Unlock()
-	a.poke()
+	if changed {
+		a.poke()
+	}
 }
 
 func (a *Agent) poke() {

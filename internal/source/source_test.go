@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/fjord-net/fjord/internal/objects"
 	"github.com/fjord-net/fjord/internal/source"
@@ -171,12 +172,9 @@ func TestInformerRecoversAfterOutage(t *testing.T) {
 	})
 }
 
-func TestStoreWatchFromCompactedRevisionIsGone(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs an embedded etcd")
-	}
-	st := storetest.New(t)
-	apply(t, st, svc("a", 80))
+// serviceLW is the store's Service ListerWatcher and the revision of a first list.
+func serviceLW(t *testing.T, st *store.Store) (cache.ListerWatcher, string) {
+	t.Helper()
 	kind, _ := st.Kinds().ByName("Service")
 	lw, err := source.NewStore(st).ListerWatcher(kind, "", fields.Everything())
 	if err != nil {
@@ -186,7 +184,16 @@ func TestStoreWatchFromCompactedRevisionIsGone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rv := list.(metav1.ListMetaAccessor).GetListMeta().GetResourceVersion()
+	return lw, list.(metav1.ListMetaAccessor).GetListMeta().GetResourceVersion()
+}
+
+func TestStoreWatchFromCompactedRevisionIsGone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs an embedded etcd")
+	}
+	st := storetest.New(t)
+	apply(t, st, svc("a", 80))
+	lw, rv := serviceLW(t, st)
 	apply(t, st, svc("a", 81))
 	apply(t, st, svc("a", 82))
 	resp, err := st.Client().Get(context.Background(), "compaction-probe")
@@ -240,4 +247,38 @@ func TestKubernetesBackendServesEveryKind(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "b seen", func() bool { return len(source.List[*corev1.Service](src.Services())) == 2 })
+}
+
+// Objects applied together share one store revision. A reflector resumes its watch
+// from the resourceVersion of the last event it got, so a watch that ended halfway
+// through one revision's events (its timeout, say) must resume with the rest of that
+// revision, not after it.
+func TestStoreWatchResumesInsideARevision(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs an embedded etcd")
+	}
+	st := storetest.New(t)
+	lw, rv := serviceLW(t, st)
+	apply(t, st, svc("a", 80), svc("b", 80), svc("c", 80))
+	w, err := lw.Watch(metav1.ListOptions{ResourceVersion: rv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := (<-w.ResultChan()).Object.(*corev1.Service)
+	w.Stop()
+	w, err = lw.Watch(metav1.ListOptions{ResourceVersion: first.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	seen := map[string]bool{first.Name: true}
+	timeout := time.After(10 * time.Second) // a bound, not an assertion on time
+	for len(seen) < 3 {
+		select {
+		case ev := <-w.ResultChan():
+			seen[ev.Object.(*corev1.Service).Name] = true
+		case <-timeout:
+			t.Fatalf("after resuming at %s the watch delivered only %v of a, b, c", first.ResourceVersion, seen)
+		}
+	}
 }

@@ -76,8 +76,14 @@ func (lw *storeLW) ListWithContext(ctx context.Context, _ metav1.ListOptions) (r
 	return l, nil
 }
 
-// WatchWithContext streams changes after opts.ResourceVersion, for at most
+// WatchWithContext streams changes from opts.ResourceVersion on, for at most
 // opts.TimeoutSeconds (the reflector then watches again from where it was).
+//
+// The revision itself is included. Objects applied together share one revision, and
+// the reflector resumes from the resourceVersion of the last event it took: a watch
+// that ended halfway through one revision's events must resume with the rest of them.
+// Events of that revision it already has come again; an informer drops an update
+// whose resourceVersion it holds, and at worst reports a deletion twice.
 func (lw *storeLW) WatchWithContext(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 	from, err := strconv.ParseInt(opts.ResourceVersion, 10, 64)
 	if err != nil || from <= 0 {
@@ -87,7 +93,7 @@ func (lw *storeLW) WatchWithContext(ctx context.Context, opts metav1.ListOptions
 	if opts.TimeoutSeconds != nil && *opts.TimeoutSeconds > 0 {
 		wctx, cancel = context.WithTimeout(ctx, time.Duration(*opts.TimeoutSeconds)*time.Second)
 	}
-	events, errc := lw.st.Watch(wctx, lw.kind, lw.namespace, from)
+	events, errc := lw.st.Watch(wctx, lw.kind, lw.namespace, from-1) // Watch starts after its revision
 	w := &storeWatch{out: make(chan watch.Event), cancel: cancel}
 	go w.pump(wctx, lw, events, errc)
 	return w, nil
