@@ -26,6 +26,9 @@ type Peer struct {
 	NodeIP  netip.Addr
 	PodCIDR netip.Prefix
 	VTEPMAC string // vxlan mode: the peer's device MAC; peers without one are skipped
+	// Dead is set when the node's Lease has expired (bgp mode drops its routes at once,
+	// without waiting for every BGP hold timer).
+	Dead bool
 }
 
 // PeerError explains why one peer was left out of the plan; the others are still planned.
