@@ -20,6 +20,7 @@ import (
 
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/fjord-net/fjord/internal/bgp"
 	"github.com/fjord-net/fjord/internal/cidralloc"
 	"github.com/fjord-net/fjord/internal/kernel"
 	"github.com/fjord-net/fjord/internal/nodereg"
@@ -40,6 +41,7 @@ type Config struct {
 	Port         int           // vxlan UDP port
 	RunDir       string        // where node.json is written for the CNI plugin
 	Resync       time.Duration // full reconcile period, repairs drift
+	BGP          BGPConfig     // bgp mode only
 }
 
 // Validate checks the configuration and names the offending flag.
@@ -64,8 +66,13 @@ func (c Config) Validate() error {
 	case c.RunDir == "":
 		return errors.New("--run-dir: required")
 	}
-	_, err := podnet.ParseMode(string(c.Mode))
-	return err
+	if _, err := podnet.ParseMode(string(c.Mode)); err != nil {
+		return err
+	}
+	if c.Mode == podnet.ModeBGP {
+		return c.BGP.validate()
+	}
+	return nil
 }
 
 // DeviceName is the vxlan device's name: "fjord." and the VNI, like flannel's "flannel.1".
@@ -92,6 +99,8 @@ type Deps struct {
 	Publish func(nodestate.NodeNetwork) error
 	// Ready, if set, is called once the first reconcile has succeeded.
 	Ready func()
+	// BGP is required in bgp mode.
+	BGP BGPDeps
 }
 
 // Agent runs one node.
@@ -104,6 +113,7 @@ type Agent struct {
 
 	mu      sync.Mutex
 	peers   map[string]podnet.Peer // by node name, from the Node informer
+	nodes   []bgp.Node             // the same Nodes as bgp mode reads them
 	synced  bool                   // peers reflects at least one full List
 	kick    chan struct{}          // coalesced "reconcile now"
 	lastErr string                 // last reported peer problems, to log changes only
@@ -116,6 +126,9 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	}
 	if deps.Registrar == nil || deps.Nodes == nil || deps.Kernel == nil {
 		return nil, errors.New("agent: registrar, node informer and kernel are required")
+	}
+	if cfg.Mode == podnet.ModeBGP && (deps.BGP.Speaker == nil || deps.BGP.Configurations == nil || deps.BGP.Peers == nil || deps.BGP.Leases == nil) {
+		return nil, errors.New("agent: bgp mode needs a speaker and the BGPConfiguration, BGPPeer and Lease informers")
 	}
 	if deps.Log == nil {
 		deps.Log = slog.Default()
@@ -141,6 +154,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer cancel(nil)
 	if err := a.watchNodes(ctx, cancel); err != nil {
 		return err
+	}
+	if a.cfg.Mode == podnet.ModeBGP {
+		if err := a.watchBGP(ctx); err != nil {
+			return err
+		}
 	}
 	var wg sync.WaitGroup
 	wg.Add(1)

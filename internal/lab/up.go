@@ -42,6 +42,9 @@ func Up(ctx context.Context, c Config, out io.Writer) (err error) {
 	if err := c.preflight(); err != nil {
 		return err
 	}
+	if err := c.racksPreflight(); err != nil {
+		return err
+	}
 	if c.Kubernetes {
 		if err := c.haveKubeBinaries(); err != nil {
 			return err
@@ -129,6 +132,13 @@ func Up(ctx context.Context, c Config, out io.Writer) (err error) {
 		return err
 	}
 	defer closeStore()
+	if c.racked() {
+		if err := step(fmt.Sprintf("router %s (%s) joining %d racks; BGP objects", c.RouterNS(), c.routerName(), c.Racks), func() error {
+			return c.upRacks(ctx, st)
+		}); err != nil {
+			return err
+		}
+	}
 	if err := step(fmt.Sprintf("%d agents (%s mode)", c.Nodes, c.Mode), func() error {
 		for i := 1; i <= c.Nodes; i++ {
 			if _, err := c.spawn("agent-"+c.NodeName(i), c.nodeNSPath(i), c.agentArgs(i)...); err != nil {
@@ -208,7 +218,7 @@ func (c Config) agentArgs(i int) []string {
 	if c.ProxyConfig != "" {
 		args = append(args, "--config", c.proxyConfigPath())
 	}
-	return args
+	return append(args, c.bgpAgentArgs(i)...)
 }
 
 // ingressArgs runs the ingress proxy on node 1, on the standard ports of that node's

@@ -30,6 +30,8 @@ const (
 	// AnnotationPodCIDRClaim is a pod CIDR the node's agent is about to take, where
 	// nothing allocates them (Kubernetes without --allocate-node-cidrs).
 	AnnotationPodCIDRClaim = "fjord.dev/pod-cidr-claim"
+	// AnnotationBGPASNumber is the node's AS in bgp mode (objects.AnnotationBGPASNumber).
+	AnnotationBGPASNumber = "fjord.dev/bgp-as-number"
 )
 
 // LeaseNamespace holds one Lease per node, named after it, as in Kubernetes.
@@ -40,7 +42,8 @@ type Identity struct {
 	Node    string
 	NodeIP  netip.Addr
 	Backend string // "vxlan" or "routed"
-	VTEPMAC string // "" unless vxlan
+	VTEPMAC string // "" unless vxlan (or bgp with VXLAN towards some nodes)
+	BGPAS   string // bgp mode: the node's AS number (fjord.dev/bgp-as-number); "" = leave it
 }
 
 // Pool is the cluster's pod network and the size of each node's share.
@@ -83,11 +86,18 @@ func setAnnotations(n *corev1.Node, id Identity) bool {
 	}
 	set(AnnotationBackend, id.Backend)
 	set(AnnotationNodeIP, id.NodeIP.String())
-	if id.VTEPMAC != "" {
-		set(AnnotationVTEPMAC, id.VTEPMAC)
-	} else if _, ok := n.Annotations[AnnotationVTEPMAC]; ok {
-		delete(n.Annotations, AnnotationVTEPMAC)
-		changed = true
+	setOrDelete := func(k, v string) {
+		if v != "" {
+			set(k, v)
+		} else if _, ok := n.Annotations[k]; ok {
+			delete(n.Annotations, k)
+			changed = true
+		}
+	}
+	setOrDelete(AnnotationVTEPMAC, id.VTEPMAC)
+	// An AS set on the Node by hand stays when the agent has none of its own.
+	if id.BGPAS != "" {
+		set(AnnotationBGPASNumber, id.BGPAS)
 	}
 	return changed
 }

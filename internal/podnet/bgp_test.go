@@ -189,3 +189,19 @@ func withoutDevice(s State) string {
 	s.Device, s.Addrs = nil, nil
 	return s.String()
 }
+
+func TestKeepBGP(t *testing.T) {
+	cur, _ := PlanBGP(bgpSelf(), BGPSelf{Encap: EncapCrossSubnet, ClusterCIDR: cluster}, rackNodes,
+		learned("10.244.1.0/24 via 198.18.191.12", "10.244.2.0/24 via 198.18.190.13"))
+	// Restarted: nothing learned yet. Everything the kernel had stays.
+	empty, _ := PlanBGP(bgpSelf(), BGPSelf{Encap: EncapCrossSubnet, ClusterCIDR: cluster}, rackNodes, nil)
+	if c := Diff(cur, KeepBGP(cur, empty)); !c.Empty() {
+		t.Fatalf("a restart before End-of-RIB would change the kernel: %+v", c)
+	}
+	// Part learned, with a new next hop: that route moves, the rest stays.
+	part, _ := PlanBGP(bgpSelf(), BGPSelf{Encap: EncapCrossSubnet, ClusterCIDR: cluster}, rackNodes, learned("10.244.2.0/24 via 198.18.190.254"))
+	c := Diff(cur, KeepBGP(cur, part))
+	if len(c.SetRoutes) != 1 || c.SetRoutes[0].Gw.String() != "198.18.190.254" || len(c.DelRoutes)+len(c.DelNeighs)+len(c.DelFDB) != 0 {
+		t.Fatalf("changes %+v", c)
+	}
+}
