@@ -98,6 +98,9 @@ func (a *Agent) planBGP(ctx context.Context, peers []podnet.Peer, nodes []bgp.No
 		if n.Name == a.cfg.NodeName {
 			self = n
 			self.IP = a.self.NodeIP
+			if a.cfg.BGP.AS != 0 { // the flag wins over a Node the informer has not updated yet
+				self.AS = a.cfg.BGP.AS
+			}
 		}
 	}
 	cfg, problems := bgp.Resolve(self, a.self.PodCIDR, nodes,

@@ -29,6 +29,7 @@ type Status struct {
 	Synced    bool         `json:"synced"` // the kernel follows the learned paths
 	Peers     []PeerStatus `json:"peers"`
 	Advertise []string     `json:"advertise"`
+	Learned   []string     `json:"learned"` // best paths from peers: "prefix via next-hop"
 }
 
 // PeerStatus is one session.
@@ -77,7 +78,14 @@ func (s *Speaker) Status(ctx context.Context, node string) (Status, error) {
 		return st, errors.New("the BGP speaker is not running")
 	}
 	st.Synced = s.Synced(ctx)
-	err := srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
+	learned, err := s.Learned()
+	if err != nil {
+		return st, err
+	}
+	for _, l := range learned {
+		st.Learned = append(st.Learned, l.String())
+	}
+	err = srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
 		ps := PeerStatus{Address: p.Conf.GetNeighborAddress(), AS: p.Conf.GetPeerAsn()}
 		ps.Name = names[ps.Address]
 		ps.State = stateNames[p.State.GetSessionState()]

@@ -14,8 +14,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/fjord-net/fjord/internal/bgp"
 	"github.com/fjord-net/fjord/internal/objects"
 	"github.com/fjord-net/fjord/internal/podnet"
+	"github.com/fjord-net/fjord/internal/store"
 )
 
 // The router namespace runs a real routing daemon from Debian as the top-of-rack router
@@ -260,4 +262,61 @@ func waitFile(path string, d time.Duration) error {
 		}
 	}
 	return fmt.Errorf("%s did not appear within %s", path, d)
+}
+
+// waitBGP waits until every node's speaker has every session Established, trusts its
+// table (End-of-RIB heard) and has learned every other node's pod CIDR.
+func (c Config) waitBGP(ctx context.Context, st *store.Store) error {
+	nk, _ := st.Kinds().ByName("Node")
+	var last string
+	for i := 0; i < 600; i++ {
+		last = c.bgpConverged(ctx, st, nk)
+		if last == "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("BGP did not converge: %s (see 'fjord bgp status --lab %s' and %s)", last, c.Name, c.LogDir())
+}
+
+// bgpConverged returns "" when converged, else what is still missing.
+func (c Config) bgpConverged(ctx context.Context, st *store.Store, nk objects.Kind) string {
+	cidrs := map[string]string{}
+	for i := 1; i <= c.Nodes; i++ {
+		o, err := st.Get(ctx, nk, "", c.NodeName(i))
+		if err != nil || o.(*corev1.Node).Spec.PodCIDR == "" {
+			return "node " + c.NodeName(i) + " has no pod CIDR"
+		}
+		cidrs[c.NodeName(i)] = o.(*corev1.Node).Spec.PodCIDR
+	}
+	for i := 1; i <= c.Nodes; i++ {
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		s, err := bgp.Query(qctx, filepath.Join(c.NodeRunDir(i), bgp.SocketName))
+		cancel()
+		if err != nil {
+			return err.Error()
+		}
+		if len(s.Peers) == 0 && c.Nodes > 1 {
+			return c.NodeName(i) + " has no BGP sessions"
+		}
+		for _, p := range s.Peers {
+			if p.State != "Established" {
+				return fmt.Sprintf("%s: session with %s is %s", c.NodeName(i), p.Address, p.State)
+			}
+		}
+		if !s.Synced {
+			return c.NodeName(i) + " waits for End-of-RIB"
+		}
+		learned := strings.Join(s.Learned, ",")
+		for j := 1; j <= c.Nodes; j++ {
+			if j != i && !strings.Contains(learned, cidrs[c.NodeName(j)]+" via") {
+				return fmt.Sprintf("%s has not learned %s (%s)", c.NodeName(i), cidrs[c.NodeName(j)], c.NodeName(j))
+			}
+		}
+	}
+	return ""
 }

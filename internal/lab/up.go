@@ -14,6 +14,7 @@ import (
 
 	"github.com/fjord-net/fjord/internal/etcdserver"
 	"github.com/fjord-net/fjord/internal/objects"
+	"github.com/fjord-net/fjord/internal/podnet"
 	proxyconfig "github.com/fjord-net/fjord/internal/proxy/config"
 	"github.com/fjord-net/fjord/internal/store"
 )
@@ -148,6 +149,11 @@ func Up(ctx context.Context, c Config, out io.Writer) (err error) {
 		return c.waitNodesReady(ctx, st)
 	}); err != nil {
 		return err
+	}
+	if c.Mode == podnet.ModeBGP {
+		if err := step("BGP sessions established, every pod CIDR learned everywhere", func() error { return c.waitBGP(ctx, st) }); err != nil {
+			return err
+		}
 	}
 	if err := step(fmt.Sprintf("ingress on n1 (http://%v/, https://%v/)", c.NodeAddr(1), c.NodeAddr(1)), func() error {
 		_, err := c.spawn("ingress-n1", c.nodeNSPath(1), c.ingressArgs()...)
