@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -144,9 +145,13 @@ func (c Config) startRouter() error {
 		}
 		zsock := filepath.Join(dir, "zserv.api")
 		// -P 0: no vty on TCP; the vty sockets, the zebra API socket and the pid files
-		// live in the lab's state directory.
-		common := []string{"-u", "root", "-g", "root", "-P", "0", "--vty_socket", c.frrVtyDir(), "-z", zsock}
+		// live in the lab's state directory, which the daemons' user (frr, whose group
+		// frrvty may use the vty) must own.
+		common := []string{"-u", "frr", "-g", "frr", "-P", "0", "--vty_socket", c.frrVtyDir(), "-z", zsock}
 		if err := os.WriteFile(filepath.Join(dir, "zebra.conf"), []byte("! zebra: nothing but the defaults\n"), 0o644); err != nil {
+			return err
+		}
+		if err := chownTree(dir, "frr"); err != nil {
 			return err
 		}
 		if _, err := c.spawnExec("router-zebra", c.routerNSPath(), zebraBin,
@@ -319,4 +324,34 @@ func (c Config) bgpConverged(ctx context.Context, st *store.Store, nk objects.Ki
 		}
 	}
 	return ""
+}
+
+// chownTree gives dir and what it holds to user (and the user's group).
+func chownTree(dir, name string) error {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return fmt.Errorf("user %s (Debian's frr package creates it): %w", name, err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return filepath.WalkDir(dir, func(p string, _ os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Chown(p, uid, gid)
+	})
+}
+
+// removeRouterLeftovers removes what FRR leaves outside the lab's state directory: a
+// crash-log directory per daemon process, /var/tmp/frr/<daemon>.<pid>.
+func (c Config) removeRouterLeftovers() {
+	for _, d := range []string{"zebra", "bgpd"} {
+		b, err := os.ReadFile(filepath.Join(c.StateDir(), "pids", "router-"+d+".pid"))
+		if err != nil {
+			continue
+		}
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
+			_ = os.RemoveAll(filepath.Join("/var/tmp/frr", fmt.Sprintf("%s.%d", d, pid)))
+		}
+	}
 }
