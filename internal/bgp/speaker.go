@@ -22,6 +22,13 @@ import (
 // before it trusts its table: until then the kernel keeps every route it had.
 const DefaultDeferral = 30 * time.Second
 
+// Settle is how long every session must have been Established (with End-of-RIB heard)
+// before the table is trusted. Some speakers send End-of-RIB to a restarting peer before
+// their routes (FRR 8.4 does, with its 1 s update-group coalescing): trusting the first
+// End-of-RIB would withdraw routes that are about to arrive. Keeping stale routes a
+// little longer costs nothing.
+const Settle = 3 * time.Second
+
 // Speaker is one node's BGP speaker over GoBGP. Set makes it match a Config; Learned and
 // Status read it. It is safe for concurrent use.
 type Speaker struct {
@@ -265,8 +272,8 @@ func nextHop(attrs []bgp.PathAttributeInterface) netip.Addr {
 }
 
 // Synced reports whether the learned paths can be trusted to replace the kernel's
-// routes: every session is Established and has sent End-of-RIB, or the deferral time
-// since the speaker started has passed.
+// routes: every session has been Established for Settle and has sent End-of-RIB, or the
+// deferral time since the speaker started has passed.
 func (s *Speaker) Synced(ctx context.Context) bool {
 	s.mu.Lock()
 	srv, started := s.srv, s.started
@@ -278,8 +285,13 @@ func (s *Speaker) Synced(ctx context.Context) bool {
 		return true
 	}
 	synced := true
+	now := s.now()
 	err := srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
 		if p.State.GetSessionState() != api.PeerState_SESSION_STATE_ESTABLISHED {
+			synced = false
+			return
+		}
+		if up := p.Timers.GetState().GetUptime(); up == nil || now.Sub(up.AsTime()) < Settle {
 			synced = false
 			return
 		}

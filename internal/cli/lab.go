@@ -74,7 +74,7 @@ runtime creates them (a namespace, then the CNI plugin). Underlay addresses come
 			return err
 		},
 	}, newLabRestartAgentCommand(g, &name, &runRoot), newLabKubeletCommand(g), newLabKubectlCommand(g, &name, &runRoot),
-		newLabFaultCommand(g, &name, &runRoot), newLabFaultHogCommand())
+		newLabFaultCommand(g, &name, &runRoot), newLabFaultHogCommand(), newLabRouterCommand(g, &name, &runRoot))
 	return cmd
 }
 
