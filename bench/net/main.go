@@ -44,7 +44,7 @@ var (
 	flagDoc     = flag.String("doc", "docs/benchmarks.md", "document whose bench-net section is rewritten (\"\" = none)")
 	flagTimeout = flag.Duration("timeout", 10*time.Minute, "hard limit for the whole run")
 	flagRefCNI  = flag.String("ref-cni", "", "directory with upstream bridge and host-local (default: go install v1.10.0 into the user cache)")
-	flagSkip    = flag.String("skip", "", "comma-separated parts to skip: throughput, cni (for debugging; the document is then not written)")
+	flagSkip    = flag.String("skip", "", "comma-separated parts to skip: throughput, cni, bgp (for debugging; the document is then not written)")
 )
 
 const (
@@ -58,6 +58,7 @@ const (
 // lab is one of the two labs this benchmark brings up.
 type lab struct {
 	Name, Subnet, Mode string
+	Extra              []string // more `lab up` flags (the racked labs of bgp.go)
 }
 
 var (
@@ -153,8 +154,14 @@ func run() (code int) {
 	res.Machine.LoadEnd = benchkit.LoadAvg()
 	report := res.markdown()
 	fmt.Println(report)
+	bgpReport := res.BGP.markdown(res)
+	fmt.Println(bgpReport)
 	if *flagDoc != "" && len(skip) == 0 {
 		if err := benchkit.WriteSection(*flagDoc, "Pod network", "bench-net", report); err != nil {
+			fmt.Fprintln(os.Stderr, "bench-net: writing document:", err)
+			return 1
+		}
+		if err := benchkit.WriteSection(*flagDoc, "Pod network: BGP mode across two racks", "bench-net-bgp", bgpReport); err != nil {
 			fmt.Fprintln(os.Stderr, "bench-net: writing document:", err)
 			return 1
 		}
@@ -198,6 +205,16 @@ func (b *bench) do(ctx context.Context, res *results, skip map[string]bool) erro
 			return fmt.Errorf("cni: %w", err)
 		}
 	}
+	if !skip["bgp"] {
+		// The racked labs come up after the others are measured, not beside them.
+		for _, l := range []lab{vxlanLab, routedLab} {
+			b.labDown(l)
+		}
+		b.labsUp = nil
+		if err := b.bgp(ctx, res); err != nil {
+			return fmt.Errorf("bgp: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -237,8 +254,8 @@ func (b *bench) labUp(ctx context.Context, l lab) error {
 	}
 	b.logf("lab up %s (%s, %s)", l.Name, l.Mode, l.Subnet)
 	b.labsUp = append(b.labsUp, l) // recorded first: a half-up lab is taken down too
-	_, err := benchkit.RunCmd(ctx, 90*time.Second, os.Environ(), b.fjord, "lab", "up", "--name", l.Name,
-		"--subnet", l.Subnet, "--mode", l.Mode, "--nodes", "3", "--no-demo")
+	_, err := benchkit.RunCmd(ctx, 90*time.Second, os.Environ(), b.fjord, append([]string{"lab", "up", "--name", l.Name,
+		"--subnet", l.Subnet, "--mode", l.Mode, "--nodes", "3", "--no-demo"}, l.Extra...)...)
 	return err
 }
 
@@ -280,7 +297,7 @@ func (b *bench) cleanup() {
 		b.labDown(l)
 	}
 	_ = os.RemoveAll(b.tmp)
-	for _, l := range []lab{vxlanLab, routedLab} {
+	for _, l := range []lab{vxlanLab, routedLab, bgpLab, racksVXLANLab} {
 		if labPresent(l) {
 			b.logf("WARNING: lab %s still present after cleanup; run: fjord lab down --name %s", l.Name, l.Name)
 		}

@@ -26,6 +26,7 @@ type results struct {
 	RSS        []rssRow
 	CNI        []*plugin
 	CNINode    string
+	BGP        bgpResults
 }
 
 func machineInfo(fjord string) machine {

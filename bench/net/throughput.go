@@ -77,6 +77,15 @@ func (b *bench) throughput(ctx context.Context, res *results) error {
 			cases = append(cases, &tpCase{Name: mode, Streams: p, ClientNS: filepath.Base(pp.client.Netns), Server: pp.server.IP, MTU: mtu})
 		}
 	}
+	if err := b.runRounds(ctx, cases); err != nil {
+		return err
+	}
+	res.Throughput = cases
+	return nil
+}
+
+// runRounds warms every case up, then runs the rounds: every case once per round.
+func (b *bench) runRounds(ctx context.Context, cases []*tpCase) error {
 	// Warm up every path (and wait for the servers) with a 1 s run each, discarded.
 	for _, c := range cases {
 		var err error
@@ -106,7 +115,6 @@ func (b *bench) throughput(ctx context.Context, res *results) error {
 			b.logf("round %d/%d  %-12s %6.2f Gbit/s  %5d retransmits", r+1, *flagRounds, c.label(), gbps, retr)
 		}
 	}
-	res.Throughput = cases
 	return nil
 }
 

@@ -249,3 +249,30 @@ func killAgent(t *testing.T, labName, node string) {
 		t.Fatalf("no agent of %s found", node)
 	}
 }
+
+// TestBGPMeshAndCrossSubnet: without racks the nodes peer in a full mesh; with
+// --encap cross-subnet, traffic to the other rack goes through VXLAN and traffic within
+// a rack is routed plainly.
+func TestBGPMeshAndCrossSubnet(t *testing.T) {
+	m := upLab(t, "e2ebgm", "198.18.198.0/24", "--mode", "bgp")
+	if out := m.run("lab", "check", "--name", m.name); strings.Count(out, " ok ") != 6 {
+		t.Fatalf("want 6 ok probes:\n%s", out)
+	}
+	for _, s := range m.bgpStatus() {
+		if len(s.Peers) != 2 {
+			t.Fatalf("%s: a full mesh of 3 nodes has 2 sessions per node: %+v", s.Node, s.Peers)
+		}
+	}
+	if r, _ := m.inNode("n1", "ip", "route"); !strings.Contains(r, "via 198.18.198.12 dev eth0 proto 78") {
+		t.Fatalf("mesh routes go straight to the peer:\n%s", r)
+	}
+
+	x := upLab(t, "e2ebgx", "198.18.200.0/24", "--mode", "bgp", "--racks", "2", "--encap", "cross-subnet")
+	if out := x.run("lab", "check", "--name", x.name); strings.Count(out, " ok ") != 6 {
+		t.Fatalf("want 6 ok probes:\n%s", out)
+	}
+	r, _ := x.inNode("n1", "ip", "route")
+	if !strings.Contains(r, x.podCIDR("n2")+" via") || !strings.Contains(r, "dev fjord.1 proto 78 onlink") || !strings.Contains(r, x.podCIDR("n3")+" via 198.18.200.13 dev eth0 proto 78") {
+		t.Fatalf("cross-subnet: n2 (other rack) through fjord.1, n3 (same rack) plain:\n%s", r)
+	}
+}
