@@ -6,7 +6,9 @@
 //   - CNI ADD/DEL latency of fjord's plugin against the reference bridge+host-local
 //     plugins (upstream v1.10.0 and Debian's), exec'd from a node namespace the way a
 //     runtime does, alternated pod by pod;
-//   - the agents' resident memory.
+//   - the agents' resident memory;
+//   - bgp mode on two racks (bgp.go): pod to pod against raw through the router and
+//     vxlan over the same racks, and node join and death convergence.
 //
 // It rewrites its section of docs/benchmarks.md (between the bench-net markers). It
 // must run as root; it sends traffic only inside the namespaces the labs create, every
@@ -42,7 +44,7 @@ var (
 	flagSecs    = flag.Int("t", 4, "seconds per iperf3 run")
 	flagPods    = flag.Int("pods", 100, "pods per CNI plugin (measured; 3 more per plugin warm up)")
 	flagDoc     = flag.String("doc", "docs/benchmarks.md", "document whose bench-net section is rewritten (\"\" = none)")
-	flagTimeout = flag.Duration("timeout", 10*time.Minute, "hard limit for the whole run")
+	flagTimeout = flag.Duration("timeout", 25*time.Minute, "hard limit for the whole run")
 	flagRefCNI  = flag.String("ref-cni", "", "directory with upstream bridge and host-local (default: go install v1.10.0 into the user cache)")
 	flagSkip    = flag.String("skip", "", "comma-separated parts to skip: throughput, cni, bgp (for debugging; the document is then not written)")
 )

@@ -171,6 +171,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.reconcileLoop(ctx)
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		if a.cfg.Mode == podnet.ModeBGP {
+			a.deps.BGP.Speaker.Stop() // the node leaves: withdraw its routes now
+		}
 		return err
 	}
 	return nil

@@ -30,6 +30,10 @@ type Speaker interface {
 	Learned() ([]podnet.Learned, error)
 	Synced(ctx context.Context) bool
 	Changed() <-chan struct{}
+	// Stop ends every session with a NOTIFICATION (Cease): peers withdraw this node's
+	// routes at once. Called only when the node leaves (its Node was deleted); a
+	// restart or a crash does not call it, so graceful restart keeps the routes.
+	Stop()
 }
 
 // BGPDeps are bgp mode's collaborators.
