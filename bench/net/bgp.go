@@ -55,14 +55,7 @@ func (b *bench) bgp(ctx context.Context, res *results) error {
 		if err := b.labUp(ctx, l); err != nil {
 			return err
 		}
-		if err := b.applyPods(ctx, l); err != nil {
-			return err
-		}
-		c, err := b.waitPod(ctx, l, "iperf-client")
-		if err != nil {
-			return err
-		}
-		s, err := b.waitPod(ctx, l, "iperf-server")
+		c, s, err := b.iperfPods(ctx, l)
 		if err != nil {
 			return err
 		}
@@ -226,15 +219,8 @@ func (r bgpResults) markdown(all *results) string {
 			p("| %s | %d | %d | %.2f | %.2f – %.2f | %s | %.0f |\n", label, streams, c.MTU, benchkit.Median(c.Gbps), slices.Min(c.Gbps), slices.Max(c.Gbps), ratio, benchkit.Median(c.Retr))
 		}
 	}
-	p("\n<details><summary>Every run (Gbit/s, in round order)</summary>\n\n| Case | Runs |\n|---|---|\n")
-	for _, c := range r.Throughput {
-		var v []string
-		for _, g := range c.Gbps {
-			v = append(v, fmt.Sprintf("%.2f", g))
-		}
-		p("| %s | %s |\n", c.label(), strings.Join(v, ", "))
-	}
-	p("\n</details>\n\n### Convergence\n\n")
+	p("%s", runsTable(r.Throughput))
+	p("### Convergence\n\n")
 	p("On `benchb`, %d rounds, each a death then a join of node n3 (rack 1), measured by polling `ip route` every 10 ms in the namespaces named. "+
 		"Sessions use fjord's defaults: hold time 9 s (keepalives every 3 s), graceful restart 120 s, no RFC 8538 N bit, so a hold-timer expiry withdraws at once.\n\n", convergenceRounds)
 	p("| Event | Measured until | Median s | Min – max s |\n|---|---|---:|---:|\n")

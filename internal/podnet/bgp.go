@@ -67,18 +67,8 @@ type BGPSelf struct {
 // The vxlan device exists unless --encap never, so that peers can always reach this
 // node's pods through it.
 func PlanBGP(self Self, b BGPSelf, nodes []Peer, learned []Learned) (State, []PeerError) {
-	var st State
+	st := self.base(b.Encap != EncapNever)
 	var errs []PeerError
-	if b.Encap != EncapNever {
-		d := self.Device
-		d.Local = self.NodeIP
-		d.Underlay = self.Underlay
-		st.Device = &d
-		st.Addrs = []netip.Prefix{netip.PrefixFrom(GatewayAddr(self.PodCIDR), self.PodCIDR.Addr().BitLen())}
-	}
-	if self.PodCIDR.IsValid() {
-		st.Routes = append(st.Routes, Route{Dst: self.PodCIDR.Masked(), Unreachable: true})
-	}
 	owners := map[netip.Prefix]Peer{}
 	sorted := slices.Clone(nodes)
 	slices.SortFunc(sorted, func(a, b Peer) int { return strings.Compare(a.Name, b.Name) })

@@ -108,21 +108,7 @@ func testBGP(t *testing.T, router, name string, third int) {
 
 	t.Run("killing and restarting agents under a 100 pps ping across racks loses nothing", func(t *testing.T) {
 		before, _ := l.inNode("n1", "ip", "route")
-		ping := exec.Command(fjordBin, "exec", "echo-n1", "--", "ping", "-q", "-i", "0.01", "-c", "500", "-W", "1", l.podIP("echo-n2"))
-		ping.Env = l.env()
-		var out strings.Builder
-		ping.Stdout, ping.Stderr = &out, &out
-		if err := ping.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(300 * time.Millisecond)
-		for _, n := range []string{"n1", "n2"} {
-			l.run("lab", "restart-agent", "--name", l.name, "--kill", n)
-			time.Sleep(time.Second)
-		}
-		if err := ping.Wait(); err != nil || !strings.Contains(out.String(), "500 received") {
-			t.Fatalf("packets lost during agent restarts: %v\n%s", err, out.String())
-		}
+		l.pingThroughAgentKills(t, 500, time.Second)
 		l.waitEstablished()
 		after, _ := l.inNode("n1", "ip", "route")
 		if before != after {
