@@ -42,6 +42,7 @@ type Config struct {
 	RunDir       string        // where node.json is written for the CNI plugin
 	Resync       time.Duration // full reconcile period, repairs drift
 	BGP          BGPConfig     // bgp mode only
+	NodeLabels   map[string]string // added to the Node at registration (--node-labels)
 }
 
 // Validate checks the configuration and names the offending flag.

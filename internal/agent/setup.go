@@ -37,7 +37,7 @@ func (a *Agent) setup(ctx context.Context) error {
 	}
 	a.log.Info("underlay", "iface", u.Name, "addr", u.Addr, "underlayMTU", u.MTU, "podMTU", mtu, "mode", a.cfg.Mode)
 
-	id := nodereg.Identity{Node: a.cfg.NodeName, NodeIP: u.Addr, Backend: string(a.cfg.Mode), BGPAS: formatAS(a.cfg.BGP.AS)}
+	id := nodereg.Identity{Node: a.cfg.NodeName, NodeIP: u.Addr, Backend: string(a.cfg.Mode), BGPAS: formatAS(a.cfg.BGP.AS), Labels: a.cfg.NodeLabels}
 	if a.encapsulates() {
 		id.VTEPMAC = a.self.Device.MAC
 	}

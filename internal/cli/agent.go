@@ -107,6 +107,9 @@ func (f agentFlags) config() (agent.Config, error) {
 			return cfg, fmt.Errorf("--node-ip: %w", err)
 		}
 	}
+	if cfg.NodeLabels, err = f.bgp.labels(); err != nil {
+		return cfg, err
+	}
 	if cfg.Mode == podnet.ModeBGP {
 		if cfg.BGP, err = f.bgp.config(f.serviceCIDR); err != nil {
 			return cfg, err

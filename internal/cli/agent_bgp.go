@@ -6,6 +6,10 @@ import (
 	"log/slog"
 	"net/netip"
 	"path/filepath"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/spf13/pflag"
 
@@ -19,6 +23,7 @@ import (
 
 // agentBGPFlags are the agent's bgp-mode flags.
 type agentBGPFlags struct {
+	nodeLabels         string
 	encap              string
 	as                 string
 	peers              []string
@@ -26,10 +31,31 @@ type agentBGPFlags struct {
 }
 
 func (b *agentBGPFlags) register(fl *pflag.FlagSet) {
+	fl.StringVar(&b.nodeLabels, "node-labels", "", "labels to add to this node's Node, k=v,k2=v2, as the kubelet's flag (BGPPeer nodeSelectors match them, e.g. fjord.dev/rack=r1)")
 	fl.StringVar(&b.encap, "encap", "never", "bgp mode: VXLAN towards other nodes: never, cross-subnet (only to nodes in another subnet) or always")
 	fl.StringVar(&b.as, "bgp-as", "", "bgp mode: this node's AS number, published on its Node (default: the BGPConfiguration's asNumber, else 64512)")
 	fl.StringArrayVar(&b.peers, "bgp-peer", nil, "bgp mode: a router to peer with, IP[:port]/AS (repeatable; adds to the BGPPeer objects)")
 	fl.BoolVar(&b.advertiseServiceIP, "bgp-advertise-service-cidr", false, "bgp mode: advertise --service-cidr to the peers (as a BGPConfiguration's serviceClusterIPs does)")
+}
+
+// labels parses --node-labels.
+func (b agentBGPFlags) labels() (map[string]string, error) {
+	if b.nodeLabels == "" {
+		return nil, nil
+	}
+	set, err := labels.ConvertSelectorToLabelsMap(b.nodeLabels)
+	if err != nil {
+		return nil, fmt.Errorf("--node-labels: %w", err)
+	}
+	for k, v := range set {
+		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+			return nil, fmt.Errorf("--node-labels: key %q: %s", k, strings.Join(errs, "; "))
+		}
+		if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+			return nil, fmt.Errorf("--node-labels: value %q: %s", v, strings.Join(errs, "; "))
+		}
+	}
+	return set, nil
 }
 
 // config turns the flags into the agent's BGPConfig, naming the flag at fault.

@@ -211,8 +211,8 @@ func (c Config) racksPreflight() error {
 	return c.routerPreflight()
 }
 
-// upRacks starts the router and applies the racks' objects (labelled Nodes, and in bgp
-// mode the BGPConfiguration and one BGPPeer per rack).
+// upRacks starts the router and, in bgp mode, applies the BGPConfiguration and one
+// BGPPeer per rack.
 func (c Config) upRacks(ctx context.Context, st *store.Store) error {
 	if c.Router == "" {
 		c.Router = RouterBIRD
@@ -221,6 +221,9 @@ func (c Config) upRacks(ctx context.Context, st *store.Store) error {
 		return err
 	}
 	objs := c.rackObjects(c.serviceCIDR().String())
+	if len(objs) == 0 {
+		return nil
+	}
 	if err := objects.Admit(objs...); err != nil {
 		return err
 	}

@@ -216,15 +216,12 @@ func parseRouterRoutes(out string) []string {
 	return pfx
 }
 
-// rackObjects are the objects a racked bgp lab applies before its agents start: each
-// Node labelled with its rack, the BGPConfiguration (no node-to-node mesh, the Service
-// range advertised), and one BGPPeer per rack pointing at that rack's router.
+// rackObjects are the objects a racked bgp lab applies before its agents start: the
+// BGPConfiguration (no node-to-node mesh, the Service range advertised) and one BGPPeer
+// per rack pointing at that rack's router. (Each agent labels its Node with its rack:
+// --node-labels.)
 func (c Config) rackObjects(serviceCIDR string) []objects.Object {
 	var out []objects.Object
-	for i := 1; i <= c.Nodes; i++ {
-		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: c.NodeName(i), Labels: map[string]string{objects.LabelRack: c.RackName(c.Rack(i))}}}
-		out = append(out, n)
-	}
 	if c.Mode != podnet.ModeBGP {
 		return out
 	}
@@ -244,16 +241,21 @@ func (c Config) rackObjects(serviceCIDR string) []objects.Object {
 	return out
 }
 
-// bgpAgentArgs are the agent flags of a bgp-mode lab node.
+// bgpAgentArgs are the agent flags of a racked or bgp-mode lab node: its rack label,
+// and in bgp mode the encapsulation and the rack's AS.
 func (c Config) bgpAgentArgs(i int) []string {
+	var args []string
+	if c.racked() {
+		args = append(args, "--node-labels", objects.LabelRack+"="+c.RackName(c.Rack(i)))
+	}
 	if c.Mode != podnet.ModeBGP {
-		return nil
+		return args
 	}
 	encap := c.Encap
 	if encap == "" {
 		encap = string(podnet.EncapNever)
 	}
-	args := []string{"--encap", encap}
+	args = append(args, "--encap", encap)
 	if c.racked() {
 		args = append(args, "--bgp-as", strconv.FormatUint(uint64(c.NodeAS(i)), 10))
 	}

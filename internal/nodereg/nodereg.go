@@ -44,6 +44,9 @@ type Identity struct {
 	Backend string // "vxlan" or "routed"
 	VTEPMAC string // "" unless vxlan (or bgp with VXLAN towards some nodes)
 	BGPAS   string // bgp mode: the node's AS number (fjord.dev/bgp-as-number); "" = leave it
+	// Labels are added to the Node (--node-labels, as the kubelet's flag: where the
+	// agent registers the Node itself, nothing else would label it). Others stay.
+	Labels map[string]string
 }
 
 // Pool is the cluster's pod network and the size of each node's share.
@@ -71,8 +74,8 @@ type Permanent struct{ Err error }
 func (p Permanent) Error() string { return p.Err.Error() }
 func (p Permanent) Unwrap() error { return p.Err }
 
-// setAnnotations writes id's annotations into a Node's metadata and reports whether
-// anything changed.
+// setAnnotations writes id's annotations (and labels) into a Node's metadata and reports
+// whether anything changed.
 func setAnnotations(n *corev1.Node, id Identity) bool {
 	changed := false
 	set := func(k, v string) {
@@ -95,6 +98,15 @@ func setAnnotations(n *corev1.Node, id Identity) bool {
 		}
 	}
 	setOrDelete(AnnotationVTEPMAC, id.VTEPMAC)
+	for k, v := range id.Labels {
+		if n.Labels[k] != v {
+			if n.Labels == nil {
+				n.Labels = map[string]string{}
+			}
+			n.Labels[k] = v
+			changed = true
+		}
+	}
 	// An AS set on the Node by hand stays when the agent has none of its own.
 	if id.BGPAS != "" {
 		set(AnnotationBGPASNumber, id.BGPAS)
