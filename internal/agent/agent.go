@@ -32,16 +32,16 @@ import (
 type Config struct {
 	NodeName     string
 	Mode         podnet.Mode
-	ClusterCIDR  netip.Prefix  // pod network of the whole cluster, e.g. 10.244.0.0/16
-	NodeCIDRBits int           // size of each node's pod CIDR, e.g. 24
-	Iface        string        // underlay interface; "" = detect
-	NodeIP       netip.Addr    // underlay address; invalid = first address of Iface
-	MTU          int           // pod MTU override; 0 = underlay MTU less overhead
-	VNI          int           // vxlan network identifier
-	Port         int           // vxlan UDP port
-	RunDir       string        // where node.json is written for the CNI plugin
-	Resync       time.Duration // full reconcile period, repairs drift
-	BGP          BGPConfig     // bgp mode only
+	ClusterCIDR  netip.Prefix      // pod network of the whole cluster, e.g. 10.244.0.0/16
+	NodeCIDRBits int               // size of each node's pod CIDR, e.g. 24
+	Iface        string            // underlay interface; "" = detect
+	NodeIP       netip.Addr        // underlay address; invalid = first address of Iface
+	MTU          int               // pod MTU override; 0 = underlay MTU less overhead
+	VNI          int               // vxlan network identifier
+	Port         int               // vxlan UDP port
+	RunDir       string            // where node.json is written for the CNI plugin
+	Resync       time.Duration     // full reconcile period, repairs drift
+	BGP          BGPConfig         // bgp mode only
 	NodeLabels   map[string]string // added to the Node at registration (--node-labels)
 }
 
