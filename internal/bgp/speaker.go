@@ -37,15 +37,14 @@ type Speaker struct {
 	now      func() time.Time
 	changed  chan struct{}
 
-	mu        sync.Mutex
-	srv       *server.BgpServer
-	cancel    context.CancelFunc
-	started   time.Time
-	global    Config                // RouterID, AS, ListenPort of the running server
-	peers     map[netip.Addr]Peer   // configured sessions
-	paths     map[netip.Prefix]bool // advertised prefixes
-	restarted map[netip.Addr]bool   // sessions opened with the restarting flag
-	lastErr   map[netip.Addr]string // last disconnect reason per peer
+	mu      sync.Mutex
+	srv     *server.BgpServer
+	cancel  context.CancelFunc
+	started time.Time
+	global  Config                // RouterID, AS, ListenPort of the running server
+	peers   map[netip.Addr]Peer   // configured sessions
+	paths   map[netip.Prefix]bool // advertised prefixes
+	lastErr map[netip.Addr]string // last disconnect reason per peer
 }
 
 // NewSpeaker returns a stopped speaker; the first Set starts it. deferral 0 means
@@ -55,7 +54,7 @@ func NewSpeaker(log *slog.Logger, deferral time.Duration) *Speaker {
 		deferral = DefaultDeferral
 	}
 	return &Speaker{log: log, deferral: deferral, now: time.Now, changed: make(chan struct{}, 1),
-		peers: map[netip.Addr]Peer{}, paths: map[netip.Prefix]bool{}, restarted: map[netip.Addr]bool{}, lastErr: map[netip.Addr]string{}}
+		peers: map[netip.Addr]Peer{}, paths: map[netip.Prefix]bool{}, lastErr: map[netip.Addr]string{}}
 }
 
 // Changed is poked (coalesced) whenever a session changes state or a best path changes.
@@ -111,7 +110,6 @@ func (s *Speaker) Set(ctx context.Context, cfg Config) error {
 			continue
 		}
 		s.peers[p.Addr] = p
-		s.restarted[p.Addr] = first
 		s.log.Info("BGP peer added", "peer", p.String())
 	}
 	wantPaths := map[netip.Prefix]bool{}
@@ -185,7 +183,7 @@ func (s *Speaker) startLocked(cfg Config) error {
 	}
 	s.srv, s.cancel, s.started = srv, cancel, s.now()
 	s.global = Config{AS: cfg.AS, RouterID: cfg.RouterID, ListenPort: cfg.ListenPort, HoldTime: cfg.HoldTime}
-	s.peers, s.paths, s.restarted = map[netip.Addr]Peer{}, map[netip.Prefix]bool{}, map[netip.Addr]bool{}
+	s.peers, s.paths = map[netip.Addr]Peer{}, map[netip.Prefix]bool{}
 	s.log.Info("BGP speaker started", "as", cfg.AS, "routerID", cfg.RouterID, "port", cfg.ListenPort)
 	return nil
 }

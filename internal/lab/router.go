@@ -3,7 +3,6 @@ package lab
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"os/user"
@@ -181,39 +180,6 @@ func (c Config) RouterCommand(args ...string) *exec.Cmd {
 		return exec.Command(vtyshBin, append([]string{"--vty_socket", c.frrVtyDir()}, args...)...)
 	}
 	return exec.Command(birdcBin, append([]string{"-s", c.birdSocket()}, args...)...)
-}
-
-// RouterRoutes returns the prefixes the router's BGP table holds, from the daemon itself.
-func (c Config) RouterRoutes(ctx context.Context) ([]string, string, error) {
-	var cmd *exec.Cmd
-	if c.Router == RouterFRR {
-		cmd = c.RouterCommand("-c", "show ip bgp")
-	} else {
-		cmd = c.RouterCommand("show", "route", "protocol", "n*")
-	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return nil, string(out), fmt.Errorf("%s: %w: %s", strings.Join(cmd.Args, " "), err, out)
-	}
-	return parseRouterRoutes(string(out)), string(out), nil
-}
-
-// parseRouterRoutes picks the prefixes out of `birdc show route` or `show ip bgp`.
-func parseRouterRoutes(out string) []string {
-	var pfx []string
-	seen := map[string]bool{}
-	for _, line := range strings.Split(out, "\n") {
-		for _, f := range strings.Fields(line) {
-			f = strings.TrimLeft(f, "*>=")
-			if strings.Contains(f, "/") && strings.Count(f, ".") == 3 && !seen[f] {
-				if _, err := netip.ParsePrefix(f); err == nil {
-					seen[f] = true
-					pfx = append(pfx, f)
-				}
-			}
-		}
-	}
-	return pfx
 }
 
 // rackObjects are the objects a racked bgp lab applies before its agents start: the
