@@ -46,7 +46,7 @@ var (
 	flagDoc     = flag.String("doc", "docs/benchmarks.md", "document whose bench-net section is rewritten (\"\" = none)")
 	flagTimeout = flag.Duration("timeout", 25*time.Minute, "hard limit for the whole run")
 	flagRefCNI  = flag.String("ref-cni", "", "directory with upstream bridge and host-local (default: go install v1.10.0 into the user cache)")
-	flagSkip    = flag.String("skip", "", "comma-separated parts to skip: throughput, cni, bgp (for debugging; the document is then not written)")
+	flagSkip    = flag.String("skip", "", "comma-separated parts to skip: throughput, cni, bgp (a section whose parts were skipped is not written)")
 )
 
 const (
@@ -154,20 +154,25 @@ func run() (code int) {
 	}
 	res.End = time.Now().UTC()
 	res.Machine.LoadEnd = benchkit.LoadAvg()
-	report := res.markdown()
-	fmt.Println(report)
-	bgpReport := res.BGP.markdown(res)
-	fmt.Println(bgpReport)
-	if *flagDoc != "" && len(skip) == 0 {
-		if err := benchkit.WriteSection(*flagDoc, "Pod network", "bench-net", report); err != nil {
+	// Each section is written when the parts it reports all ran: the pod network's
+	// (throughput and CNI) and the BGP one (-skip throughput,cni refreshes only it).
+	var sections [][3]string
+	if !skip["throughput"] && !skip["cni"] {
+		sections = append(sections, [3]string{"Pod network", "bench-net", res.markdown()})
+	}
+	if !skip["bgp"] {
+		sections = append(sections, [3]string{"Pod network: BGP mode across two racks", "bench-net-bgp", res.BGP.markdown(res)})
+	}
+	for _, sec := range sections {
+		fmt.Println(sec[2])
+		if *flagDoc == "" {
+			continue
+		}
+		if err := benchkit.WriteSection(*flagDoc, sec[0], sec[1], sec[2]); err != nil {
 			fmt.Fprintln(os.Stderr, "bench-net: writing document:", err)
 			return 1
 		}
-		if err := benchkit.WriteSection(*flagDoc, "Pod network: BGP mode across two racks", "bench-net-bgp", bgpReport); err != nil {
-			fmt.Fprintln(os.Stderr, "bench-net: writing document:", err)
-			return 1
-		}
-		fmt.Fprintf(os.Stderr, "bench-net: wrote %s\n", *flagDoc)
+		fmt.Fprintf(os.Stderr, "bench-net: wrote the %s section of %s\n", sec[0], *flagDoc)
 	}
 	return 0
 }

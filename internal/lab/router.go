@@ -37,7 +37,10 @@ var (
 )
 
 // routerTimers: the lab's sessions use a 9 s hold time (3 s keepalives) and a 120 s
-// graceful-restart time, as fjord's speakers do by default.
+// graceful-restart time, as fjord's speakers do by default. BIRD waits 1 s after a
+// session error before it takes a connection again, doubling up to 3 s on repeated
+// errors (its default, 60 s doubling to 300 s, would make a node that just left and came back wait
+// minutes: the lab is for watching convergence).
 const (
 	routerHold    = 9
 	routerRestart = 120
@@ -65,7 +68,7 @@ template bgp rack_node {
 	keepalive time %d;
 	connect delay time 1;
 	connect retry time 2;
-	error wait time 1, 10;
+	error wait time 1, 3;
 	graceful restart on;
 	graceful restart time %d;
 	ipv4 { import all; export where source = RTS_BGP; };
