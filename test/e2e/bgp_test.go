@@ -21,6 +21,7 @@ func TestBGPWithBIRD(t *testing.T) { testBGP(t, "bird", "e2ebgb", 190) }
 func TestBGPWithFRR(t *testing.T)  { testBGP(t, "frr", "e2ebgf", 192) }
 
 func testBGP(t *testing.T, router, name string, third int) {
+	requireRoot(t)
 	if _, err := exec.LookPath("tcpdump"); err != nil {
 		t.Fatalf("tcpdump is needed to check the wire (make deps installs it): %v", err)
 	}
