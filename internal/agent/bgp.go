@@ -109,6 +109,9 @@ func (a *Agent) planBGP(ctx context.Context, peers []podnet.Peer, nodes []bgp.No
 	}
 	cfg, problems := bgp.Resolve(self, a.self.PodCIDR, nodes,
 		source.List[*objects.BGPConfiguration](d.Configurations), source.List[*objects.BGPPeer](d.Peers), a.cfg.BGP.Flags)
+	for _, r := range cur.Routes {
+		cfg.Restarting = cfg.Restarting || r.BGP
+	}
 	var perrs []podnet.PeerError
 	for _, p := range problems {
 		perrs = append(perrs, podnet.PeerError{Peer: "bgp", Reason: p.Error()})

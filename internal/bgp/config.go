@@ -77,6 +77,9 @@ type Config struct {
 	HoldTime   time.Duration
 	Peers      []Peer         // sorted by address
 	Advertise  []netip.Prefix // the node's pod CIDR first, then ranges, deduplicated
+	// Restarting is set by the agent when the kernel still holds BGP routes of an
+	// earlier run: the speaker then announces a graceful restart when it starts.
+	Restarting bool
 }
 
 // Peer is one session.

@@ -102,10 +102,12 @@ func (s *Speaker) Set(ctx context.Context, cfg Config) error {
 		if _, ok := s.peers[p.Addr]; ok {
 			continue
 		}
-		// Sessions configured at start announce that this speaker is restarting
-		// (RFC 4724 R bit): peers keep our routes, we keep the kernel's, and both
-		// sides wait for End-of-RIB before withdrawing anything.
-		if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: s.apiPeer(cfg, p, first)}); err != nil {
+		// After a restart, the sessions configured at start announce it (RFC 4724 R
+		// bit): peers keep our routes, we keep the kernel's, and both sides wait for
+		// End-of-RIB. A node starting fresh does not: two restarting speakers each
+		// wait for the other's End-of-RIB before sending theirs, so a whole mesh
+		// started at once would idle until the deferral time.
+		if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: s.apiPeer(cfg, p, first && cfg.Restarting)}); err != nil {
 			errs = append(errs, fmt.Errorf("add peer %s: %w", p, err))
 			continue
 		}

@@ -270,12 +270,12 @@ func TestBGPMeshAndCrossSubnet(t *testing.T) {
 		t.Fatalf("mesh routes go straight to the peer:\n%s", r)
 	}
 
-	x := upLab(t, "e2ebgx", "198.18.200.0/24", "--mode", "bgp", "--racks", "2", "--encap", "cross-subnet")
+	x := upLab(t, "e2ebgx", "198.18.206.0/24", "--mode", "bgp", "--racks", "2", "--encap", "cross-subnet")
 	if out := x.run("lab", "check", "--name", x.name); strings.Count(out, " ok ") != 6 {
 		t.Fatalf("want 6 ok probes:\n%s", out)
 	}
 	r, _ := x.inNode("n1", "ip", "route")
-	if !strings.Contains(r, x.podCIDR("n2")+" via") || !strings.Contains(r, "dev fjord.1 proto 78 onlink") || !strings.Contains(r, x.podCIDR("n3")+" via 198.18.200.13 dev eth0 proto 78") {
+	if !strings.Contains(r, x.podCIDR("n2")+" via") || !strings.Contains(r, "dev fjord.1 proto 78 onlink") || !strings.Contains(r, x.podCIDR("n3")+" via 198.18.206.13 dev eth0 proto 78") {
 		t.Fatalf("cross-subnet: n2 (other rack) through fjord.1, n3 (same rack) plain:\n%s", r)
 	}
 }
