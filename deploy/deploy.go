@@ -9,5 +9,11 @@ import _ "embed"
 //go:embed fjord.yaml
 var Manifest []byte
 
+// BGPManifest is deploy/fjord-bgp-crds.yaml: the BGP objects' CRDs and the agent's
+// right to read them (bgp mode).
+//
+//go:embed fjord-bgp-crds.yaml
+var BGPManifest []byte
+
 // Image is the image the manifest runs; `make image` builds it.
 const Image = "fjord.dev/fjord:dev"

@@ -8,7 +8,10 @@ apt_pkgs=(iproute2 iputils-ping nftables iptables conntrack iperf3 curl util-lin
   containerd runc
   # What the lab's images (internal/labimages) copy from the host: busybox for the
   # applets, and the tools the e2e tests run inside agnhost (dash is already there).
-  busybox-static netcat-openbsd socat bind9-dnsutils wget iperf dash)
+  busybox-static netcat-openbsd socat bind9-dnsutils wget iperf dash
+  # The racked lab's router (issue 12): BIRD 2 and FRR, and tcpdump for the tests that
+  # check the wire. The lab starts the daemons itself in its router namespace.
+  bird2 frr tcpdump)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -18,6 +21,17 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The routing daemons must not run as system services: the lab starts its own, with
+# their own configuration and sockets, in a namespace.
+if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+  for svc in bird frr; do
+    if systemctl is-enabled --quiet "$svc" 2>/dev/null || systemctl is-active --quiet "$svc" 2>/dev/null; then
+      echo "disabling the $svc system service (the lab runs its own)"
+      systemctl disable --now "$svc" >/dev/null 2>&1 || true
+    fi
+  done
 fi
 
 # Go: the machine's toolchain lives in /usr/local/go.

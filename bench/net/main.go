@@ -6,7 +6,9 @@
 //   - CNI ADD/DEL latency of fjord's plugin against the reference bridge+host-local
 //     plugins (upstream v1.10.0 and Debian's), exec'd from a node namespace the way a
 //     runtime does, alternated pod by pod;
-//   - the agents' resident memory.
+//   - the agents' resident memory;
+//   - bgp mode on two racks (bgp.go): pod to pod against raw through the router and
+//     vxlan over the same racks, and node join and death convergence.
 //
 // It rewrites its section of docs/benchmarks.md (between the bench-net markers). It
 // must run as root; it sends traffic only inside the namespaces the labs create, every
@@ -42,9 +44,9 @@ var (
 	flagSecs    = flag.Int("t", 4, "seconds per iperf3 run")
 	flagPods    = flag.Int("pods", 100, "pods per CNI plugin (measured; 3 more per plugin warm up)")
 	flagDoc     = flag.String("doc", "docs/benchmarks.md", "document whose bench-net section is rewritten (\"\" = none)")
-	flagTimeout = flag.Duration("timeout", 10*time.Minute, "hard limit for the whole run")
+	flagTimeout = flag.Duration("timeout", 25*time.Minute, "hard limit for the whole run")
 	flagRefCNI  = flag.String("ref-cni", "", "directory with upstream bridge and host-local (default: go install v1.10.0 into the user cache)")
-	flagSkip    = flag.String("skip", "", "comma-separated parts to skip: throughput, cni (for debugging; the document is then not written)")
+	flagSkip    = flag.String("skip", "", "comma-separated parts to skip: throughput, cni, bgp (a section whose parts were skipped is not written)")
 )
 
 const (
@@ -58,6 +60,7 @@ const (
 // lab is one of the two labs this benchmark brings up.
 type lab struct {
 	Name, Subnet, Mode string
+	Extra              []string // more `lab up` flags (the racked labs of bgp.go)
 }
 
 var (
@@ -151,14 +154,25 @@ func run() (code int) {
 	}
 	res.End = time.Now().UTC()
 	res.Machine.LoadEnd = benchkit.LoadAvg()
-	report := res.markdown()
-	fmt.Println(report)
-	if *flagDoc != "" && len(skip) == 0 {
-		if err := benchkit.WriteSection(*flagDoc, "Pod network", "bench-net", report); err != nil {
+	// Each section is written when the parts it reports all ran: the pod network's
+	// (throughput and CNI) and the BGP one (-skip throughput,cni refreshes only it).
+	var sections [][3]string
+	if !skip["throughput"] && !skip["cni"] {
+		sections = append(sections, [3]string{"Pod network", "bench-net", res.markdown()})
+	}
+	if !skip["bgp"] {
+		sections = append(sections, [3]string{"Pod network: BGP mode across two racks", "bench-net-bgp", res.BGP.markdown(res)})
+	}
+	for _, sec := range sections {
+		fmt.Println(sec[2])
+		if *flagDoc == "" {
+			continue
+		}
+		if err := benchkit.WriteSection(*flagDoc, sec[0], sec[1], sec[2]); err != nil {
 			fmt.Fprintln(os.Stderr, "bench-net: writing document:", err)
 			return 1
 		}
-		fmt.Fprintf(os.Stderr, "bench-net: wrote %s\n", *flagDoc)
+		fmt.Fprintf(os.Stderr, "bench-net: wrote the %s section of %s\n", sec[0], *flagDoc)
 	}
 	return 0
 }
@@ -196,6 +210,16 @@ func (b *bench) do(ctx context.Context, res *results, skip map[string]bool) erro
 	if !skip["cni"] {
 		if err := b.cniLatency(ctx, res, refDir); err != nil {
 			return fmt.Errorf("cni: %w", err)
+		}
+	}
+	if !skip["bgp"] {
+		// The racked labs come up after the others are measured, not beside them.
+		for _, l := range []lab{vxlanLab, routedLab} {
+			b.labDown(l)
+		}
+		b.labsUp = nil
+		if err := b.bgp(ctx, res); err != nil {
+			return fmt.Errorf("bgp: %w", err)
 		}
 	}
 	return nil
@@ -237,8 +261,8 @@ func (b *bench) labUp(ctx context.Context, l lab) error {
 	}
 	b.logf("lab up %s (%s, %s)", l.Name, l.Mode, l.Subnet)
 	b.labsUp = append(b.labsUp, l) // recorded first: a half-up lab is taken down too
-	_, err := benchkit.RunCmd(ctx, 90*time.Second, os.Environ(), b.fjord, "lab", "up", "--name", l.Name,
-		"--subnet", l.Subnet, "--mode", l.Mode, "--nodes", "3", "--no-demo")
+	_, err := benchkit.RunCmd(ctx, 90*time.Second, os.Environ(), b.fjord, append([]string{"lab", "up", "--name", l.Name,
+		"--subnet", l.Subnet, "--mode", l.Mode, "--nodes", "3", "--no-demo"}, l.Extra...)...)
 	return err
 }
 
@@ -280,7 +304,7 @@ func (b *bench) cleanup() {
 		b.labDown(l)
 	}
 	_ = os.RemoveAll(b.tmp)
-	for _, l := range []lab{vxlanLab, routedLab} {
+	for _, l := range []lab{vxlanLab, routedLab, bgpLab, racksVXLANLab} {
 		if labPresent(l) {
 			b.logf("WARNING: lab %s still present after cleanup; run: fjord lab down --name %s", l.Name, l.Name)
 		}

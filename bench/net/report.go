@@ -26,6 +26,7 @@ type results struct {
 	RSS        []rssRow
 	CNI        []*plugin
 	CNINode    string
+	BGP        bgpResults
 }
 
 func machineInfo(fjord string) machine {
@@ -83,15 +84,7 @@ func (r *results) markdown() string {
 				slices.Min(c.Gbps), slices.Max(c.Gbps), ratio, benchkit.Median(c.Retr))
 		}
 	}
-	p("\n<details><summary>Every run (Gbit/s, in round order)</summary>\n\n| Case | Runs |\n|---|---|\n")
-	for _, c := range r.Throughput {
-		var v []string
-		for _, g := range c.Gbps {
-			v = append(v, fmt.Sprintf("%.2f", g))
-		}
-		p("| %s | %s |\n", c.label(), strings.Join(v, ", "))
-	}
-	p("\n</details>\n\n")
+	p("%s", runsTable(r.Throughput))
 
 	p("### CNI ADD latency\n\n")
 	p("%d pod sandboxes per plugin (plus %d warm-up each, not counted), created on node %s of the vxlan lab, which runs no other pods. "+
@@ -128,6 +121,21 @@ func (r *results) markdown() string {
 		p("- %s\n", line)
 	}
 	return strings.TrimRight(s.String(), "\n") + "\n"
+}
+
+// runsTable lists every run of every case, folded.
+func runsTable(cases []*tpCase) string {
+	var s strings.Builder
+	s.WriteString("\n<details><summary>Every run (Gbit/s, in round order)</summary>\n\n| Case | Runs |\n|---|---|\n")
+	for _, c := range cases {
+		var v []string
+		for _, g := range c.Gbps {
+			v = append(v, fmt.Sprintf("%.2f", g))
+		}
+		fmt.Fprintf(&s, "| %s | %s |\n", c.label(), strings.Join(v, ", "))
+	}
+	s.WriteString("\n</details>\n\n")
+	return s.String()
 }
 
 func bandText(v, r string) string {

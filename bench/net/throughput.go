@@ -36,14 +36,7 @@ func (b *bench) throughput(ctx context.Context, res *results) error {
 	type pair struct{ client, server pod }
 	pods := map[string]pair{}
 	for _, l := range []lab{vxlanLab, routedLab} {
-		if err := b.applyPods(ctx, l); err != nil {
-			return err
-		}
-		c, err := b.waitPod(ctx, l, "iperf-client")
-		if err != nil {
-			return err
-		}
-		s, err := b.waitPod(ctx, l, "iperf-server")
+		c, s, err := b.iperfPods(ctx, l)
 		if err != nil {
 			return err
 		}
@@ -77,6 +70,15 @@ func (b *bench) throughput(ctx context.Context, res *results) error {
 			cases = append(cases, &tpCase{Name: mode, Streams: p, ClientNS: filepath.Base(pp.client.Netns), Server: pp.server.IP, MTU: mtu})
 		}
 	}
+	if err := b.runRounds(ctx, cases); err != nil {
+		return err
+	}
+	res.Throughput = cases
+	return nil
+}
+
+// runRounds warms every case up, then runs the rounds: every case once per round.
+func (b *bench) runRounds(ctx context.Context, cases []*tpCase) error {
 	// Warm up every path (and wait for the servers) with a 1 s run each, discarded.
 	for _, c := range cases {
 		var err error
@@ -106,7 +108,6 @@ func (b *bench) throughput(ctx context.Context, res *results) error {
 			b.logf("round %d/%d  %-12s %6.2f Gbit/s  %5d retransmits", r+1, *flagRounds, c.label(), gbps, retr)
 		}
 	}
-	res.Throughput = cases
 	return nil
 }
 
@@ -141,6 +142,19 @@ func (b *bench) applyPods(ctx context.Context, l lab) error {
 	}
 	_, err := benchkit.RunCmd(ctx, 30*time.Second, l.env(), b.fjord, "apply", "-f", f)
 	return err
+}
+
+// iperfPods creates the iperf3 client pod (n1) and server pod (n2) in a lab and waits
+// for both.
+func (b *bench) iperfPods(ctx context.Context, l lab) (client, server pod, err error) {
+	if err = b.applyPods(ctx, l); err != nil {
+		return
+	}
+	if client, err = b.waitPod(ctx, l, "iperf-client"); err != nil {
+		return
+	}
+	server, err = b.waitPod(ctx, l, "iperf-server")
+	return
 }
 
 // waitPod polls until the pod runs with an address and a namespace (at most 60 s).

@@ -20,6 +20,7 @@ import (
 
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/fjord-net/fjord/internal/bgp"
 	"github.com/fjord-net/fjord/internal/cidralloc"
 	"github.com/fjord-net/fjord/internal/kernel"
 	"github.com/fjord-net/fjord/internal/nodereg"
@@ -31,15 +32,17 @@ import (
 type Config struct {
 	NodeName     string
 	Mode         podnet.Mode
-	ClusterCIDR  netip.Prefix  // pod network of the whole cluster, e.g. 10.244.0.0/16
-	NodeCIDRBits int           // size of each node's pod CIDR, e.g. 24
-	Iface        string        // underlay interface; "" = detect
-	NodeIP       netip.Addr    // underlay address; invalid = first address of Iface
-	MTU          int           // pod MTU override; 0 = underlay MTU less overhead
-	VNI          int           // vxlan network identifier
-	Port         int           // vxlan UDP port
-	RunDir       string        // where node.json is written for the CNI plugin
-	Resync       time.Duration // full reconcile period, repairs drift
+	ClusterCIDR  netip.Prefix      // pod network of the whole cluster, e.g. 10.244.0.0/16
+	NodeCIDRBits int               // size of each node's pod CIDR, e.g. 24
+	Iface        string            // underlay interface; "" = detect
+	NodeIP       netip.Addr        // underlay address; invalid = first address of Iface
+	MTU          int               // pod MTU override; 0 = underlay MTU less overhead
+	VNI          int               // vxlan network identifier
+	Port         int               // vxlan UDP port
+	RunDir       string            // where node.json is written for the CNI plugin
+	Resync       time.Duration     // full reconcile period, repairs drift
+	BGP          BGPConfig         // bgp mode only
+	NodeLabels   map[string]string // added to the Node at registration (--node-labels)
 }
 
 // Validate checks the configuration and names the offending flag.
@@ -64,8 +67,13 @@ func (c Config) Validate() error {
 	case c.RunDir == "":
 		return errors.New("--run-dir: required")
 	}
-	_, err := podnet.ParseMode(string(c.Mode))
-	return err
+	if _, err := podnet.ParseMode(string(c.Mode)); err != nil {
+		return err
+	}
+	if c.Mode == podnet.ModeBGP {
+		return c.BGP.validate()
+	}
+	return nil
 }
 
 // DeviceName is the vxlan device's name: "fjord." and the VNI, like flannel's "flannel.1".
@@ -92,6 +100,8 @@ type Deps struct {
 	Publish func(nodestate.NodeNetwork) error
 	// Ready, if set, is called once the first reconcile has succeeded.
 	Ready func()
+	// BGP is required in bgp mode.
+	BGP BGPDeps
 }
 
 // Agent runs one node.
@@ -104,6 +114,7 @@ type Agent struct {
 
 	mu      sync.Mutex
 	peers   map[string]podnet.Peer // by node name, from the Node informer
+	nodes   []bgp.Node             // the same Nodes as bgp mode reads them
 	synced  bool                   // peers reflects at least one full List
 	kick    chan struct{}          // coalesced "reconcile now"
 	lastErr string                 // last reported peer problems, to log changes only
@@ -116,6 +127,9 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	}
 	if deps.Registrar == nil || deps.Nodes == nil || deps.Kernel == nil {
 		return nil, errors.New("agent: registrar, node informer and kernel are required")
+	}
+	if cfg.Mode == podnet.ModeBGP && (deps.BGP.Speaker == nil || deps.BGP.Configurations == nil || deps.BGP.Peers == nil || deps.BGP.Leases == nil) {
+		return nil, errors.New("agent: bgp mode needs a speaker and the BGPConfiguration, BGPPeer and Lease informers")
 	}
 	if deps.Log == nil {
 		deps.Log = slog.Default()
@@ -142,6 +156,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.watchNodes(ctx, cancel); err != nil {
 		return err
 	}
+	if a.cfg.Mode == podnet.ModeBGP {
+		if err := a.watchBGP(ctx); err != nil {
+			return err
+		}
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -153,6 +172,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.reconcileLoop(ctx)
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		if a.cfg.Mode == podnet.ModeBGP {
+			a.deps.BGP.Speaker.Stop() // the node leaves: withdraw its routes now
+		}
 		return err
 	}
 	return nil

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+
+	"github.com/fjord-net/fjord/internal/bgp"
 	"slices"
 	"strings"
 	"time"
@@ -28,13 +30,14 @@ func (a *Agent) reconcileLoop(ctx context.Context) {
 		for _, p := range a.peers {
 			peers = append(peers, p)
 		}
+		nodes := a.nodes
 		a.mu.Unlock()
-		if !synced {
+		if !synced || a.cfg.Mode == podnet.ModeBGP && !a.bgpSynced() {
 			// Never program from a partial view: a node missing from an incomplete
 			// list would lose its routes.
 			continue
 		}
-		if err := a.reconcile(peers); err != nil {
+		if err := a.reconcile(ctx, peers, nodes); err != nil {
 			a.log.Error("reconcile failed; retrying at next change or resync", "err", err)
 			continue
 		}
@@ -49,17 +52,26 @@ func (a *Agent) reconcileLoop(ctx context.Context) {
 }
 
 // reconcile makes the kernel match the plan for the given peers.
-func (a *Agent) reconcile(peers []podnet.Peer) error {
-	want, problems := podnet.Plan(a.self, peers)
-	a.reportProblems(problems)
+func (a *Agent) reconcile(ctx context.Context, peers []podnet.Peer, nodes []bgp.Node) error {
 	dev := ""
-	if want.Device != nil {
-		dev = want.Device.Name
+	if a.encapsulates() {
+		dev = a.self.Device.Name
 	}
 	cur, err := a.deps.Kernel.Observe(dev)
 	if err != nil {
 		return err
 	}
+	var want podnet.State
+	var problems []podnet.PeerError
+	if a.cfg.Mode == podnet.ModeBGP {
+		if want, problems, err = a.planBGP(ctx, peers, nodes, cur); err != nil {
+			a.reportProblems(problems)
+			return err
+		}
+	} else {
+		want, problems = podnet.Plan(a.self, peers)
+	}
+	a.reportProblems(problems)
 	ch := podnet.Diff(cur, want)
 	if ch.Empty() {
 		return nil

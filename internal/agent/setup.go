@@ -21,7 +21,13 @@ func (a *Agent) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	mtu, err := podnet.PodMTU(a.cfg.Mode, u.MTU, u.Addr.Is6(), a.cfg.MTU)
+	mtuMode := a.cfg.Mode
+	if a.encapsulates() {
+		mtuMode = podnet.ModeVXLAN // pods cannot have one MTU per destination
+	} else if mtuMode == podnet.ModeBGP {
+		mtuMode = podnet.ModeRouted
+	}
+	mtu, err := podnet.PodMTU(mtuMode, u.MTU, u.Addr.Is6(), a.cfg.MTU)
 	if err != nil {
 		return err
 	}
@@ -31,8 +37,8 @@ func (a *Agent) setup(ctx context.Context) error {
 	}
 	a.log.Info("underlay", "iface", u.Name, "addr", u.Addr, "underlayMTU", u.MTU, "podMTU", mtu, "mode", a.cfg.Mode)
 
-	id := nodereg.Identity{Node: a.cfg.NodeName, NodeIP: u.Addr, Backend: string(a.cfg.Mode)}
-	if a.cfg.Mode == podnet.ModeVXLAN {
+	id := nodereg.Identity{Node: a.cfg.NodeName, NodeIP: u.Addr, Backend: string(a.cfg.Mode), BGPAS: formatAS(a.cfg.BGP.AS), Labels: a.cfg.NodeLabels}
+	if a.encapsulates() {
 		id.VTEPMAC = a.self.Device.MAC
 	}
 	if err := retryStore(ctx, a.log, "register node", func() error { return a.deps.Registrar.Register(ctx, id) }); err != nil {

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/fjord-net/fjord/internal/bgp"
 	"github.com/fjord-net/fjord/internal/nodereg"
 	"github.com/fjord-net/fjord/internal/podnet"
 	"github.com/fjord-net/fjord/internal/source"
@@ -29,9 +30,11 @@ func (a *Agent) watchNodes(ctx context.Context, stop context.CancelCauseFunc) er
 			return
 		}
 		peers := map[string]podnet.Peer{}
+		var nodes []bgp.Node
 		for _, n := range source.List[*corev1.Node](a.deps.Nodes) {
 			p := peerOf(n)
 			peers[p.Name] = p
+			nodes = append(nodes, bgpNodeOf(n, p))
 		}
 		if _, ok := peers[a.cfg.NodeName]; !ok {
 			if seenSelf.Load() {
@@ -40,6 +43,9 @@ func (a *Agent) watchNodes(ctx context.Context, stop context.CancelCauseFunc) er
 			return
 		}
 		seenSelf.Store(true)
+		a.mu.Lock()
+		a.nodes = nodes
+		a.mu.Unlock()
 		a.setPeers(peers, true)
 	}
 	// A Node update that leaves its peer as it was (a kubelet's status heartbeat)

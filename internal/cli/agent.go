@@ -32,6 +32,7 @@ type agentFlags struct {
 	debugAddr                                  string
 	endpointsController                        bool
 	serviceCIDR                                string
+	bgp                                        agentBGPFlags
 }
 
 func newAgentCommand(g *globals) *cobra.Command {
@@ -64,7 +65,7 @@ Where objects come from:
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.nodeName, "node-name", host, "this node's name")
-	fl.StringVar(&f.mode, "mode", "vxlan", "pod network mode: vxlan or routed")
+	fl.StringVar(&f.mode, "mode", "vxlan", "pod network mode: vxlan, routed or bgp (docs/bgp.md)")
 	fl.StringVar(&f.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "pod network of the whole cluster")
 	fl.IntVar(&f.nodeCIDRSize, "node-cidr-size", 24, "prefix length of each node's pod CIDR")
 	fl.StringVar(&f.iface, "iface", "", "underlay interface (default: the default route's, or the only one with an address)")
@@ -86,6 +87,7 @@ Where objects come from:
 	fl.StringVar(&f.serviceCIDR, "service-cidr", "10.96.0.0/16", "service cluster IP range; made local on the node so services without endpoints reject at once")
 	fl.BoolVar(&f.endpointsController, "endpoints-controller", true, "take part in electing the one EndpointSlice writer of the cluster")
 	fl.StringVarP(&f.proxyConfig, "config", "c", "", "KubeProxyConfiguration file for the service proxy (mode, ipvs.scheduler, syncPeriod, ...)")
+	f.bgp.register(fl)
 	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve Go's profiling endpoints (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (\"\" = off; a bare :PORT is loopback)")
 	return cmd
 }
@@ -103,6 +105,14 @@ func (f agentFlags) config() (agent.Config, error) {
 	if f.nodeIP != "" {
 		if cfg.NodeIP, err = netip.ParseAddr(f.nodeIP); err != nil {
 			return cfg, fmt.Errorf("--node-ip: %w", err)
+		}
+	}
+	if cfg.NodeLabels, err = f.bgp.labels(); err != nil {
+		return cfg, err
+	}
+	if cfg.Mode == podnet.ModeBGP {
+		if cfg.BGP, err = f.bgp.config(f.serviceCIDR); err != nil {
+			return cfg, err
 		}
 	}
 	return cfg, cfg.Validate()
@@ -171,8 +181,15 @@ func runAgent(ctx context.Context, g *globals, f agentFlags) error {
 		return err
 	}
 	defer h.Close()
+	var bgpd agent.BGPDeps
+	if cfg.Mode == podnet.ModeBGP {
+		if bgpd, err = bgpDeps(ctx, be.src, cfg.NodeName, f.runDir, log); err != nil {
+			return err
+		}
+	}
 	var a *agent.Agent
 	a, err = agent.New(cfg, agent.Deps{
+		BGP:       bgpd,
 		Registrar: be.registrar,
 		Nodes:     be.src.Nodes(),
 		Kernel:    kernel.New(h),

@@ -61,7 +61,16 @@ func openAgentBackend(ctx context.Context, g *globals, f agentFlags, pc *proxyco
 		}
 		reg := nodereg.NewKubernetes(client, log)
 		reg.CIDRWait = f.podCIDRWait
-		return &agentBackend{src: source.New(source.NewKubernetes(client), pc.ConfigSyncPeriod()), registrar: reg, close: func() {}}, nil
+		backend := source.NewKubernetes(client)
+		if f.mode == "bgp" {
+			// The BGP objects are CRDs (deploy/fjord-bgp-crds.yaml).
+			dyn, err := kubeclient.NewDynamic(rc, "agent")
+			if err != nil {
+				return nil, err
+			}
+			backend = backend.WithDynamic(dyn)
+		}
+		return &agentBackend{src: source.New(backend, pc.ConfigSyncPeriod()), registrar: reg, close: func() {}}, nil
 	}
 	if f.leaseTTL < 2*time.Second {
 		return nil, fmt.Errorf("--lease-ttl: %v is too short (minimum 2s)", f.leaseTTL)

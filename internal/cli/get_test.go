@@ -173,7 +173,7 @@ func TestGetErrorsAndEmptyListings(t *testing.T) {
 	now := time.Now()
 
 	r := c.get(now, "deployments")
-	if r.runErr == nil || !strings.Contains(r.runErr.Error(), `unknown kind "deployments" (known: configmaps, endpointslices, ingressclasses, ingresses, leases, nodes, pods, secrets, services)`) {
+	if r.runErr == nil || !strings.Contains(r.runErr.Error(), `unknown kind "deployments" (known: bgpconfigurations, bgppeers, configmaps, endpointslices, ingressclasses, ingresses, leases, nodes, pods, secrets, services)`) {
 		t.Errorf("unknown kind: %v", r.runErr)
 	}
 	r = c.get(now, "pods", "web", "nope")

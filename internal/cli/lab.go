@@ -74,7 +74,7 @@ runtime creates them (a namespace, then the CNI plugin). Underlay addresses come
 			return err
 		},
 	}, newLabRestartAgentCommand(g, &name, &runRoot), newLabKubeletCommand(g), newLabKubectlCommand(g, &name, &runRoot),
-		newLabFaultCommand(g, &name, &runRoot), newLabFaultHogCommand())
+		newLabFaultCommand(g, &name, &runRoot), newLabFaultHogCommand(), newLabRouterCommand(g, &name, &runRoot))
 	return cmd
 }
 
@@ -89,6 +89,9 @@ func newLabUpCommand(g *globals, name, runRoot *string) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c.Name, c.RunRoot, c.Demo, c.Mode = *name, *runRoot, !noDemo, podnet.Mode(mode)
+			if c.Racks > 1 && c.Router == "" {
+				c.Router = lab.RouterBIRD
+			}
 			var err error
 			if c.Subnet, err = netip.ParsePrefix(subnet); err != nil {
 				return fmt.Errorf("--subnet: %w", err)
@@ -129,7 +132,10 @@ func newLabUpCommand(g *globals, name, runRoot *string) *cobra.Command {
 	f.StringVar(&subnet, "subnet", c.Subnet.String(), "underlay subnet, inside 198.18.0.0/15")
 	f.IntVar(&c.UnderlayMTU, "underlay-mtu", c.UnderlayMTU, "MTU of the underlay links")
 	f.IntVar(&c.PodMTU, "mtu", 0, "pod MTU override (default: underlay MTU minus vxlan overhead)")
-	f.StringVar(&mode, "mode", string(c.Mode), "pod network mode: vxlan or routed")
+	f.StringVar(&mode, "mode", string(c.Mode), "pod network mode: vxlan, routed or bgp")
+	f.IntVar(&c.Racks, "racks", 0, "an L3 underlay: this many subnets (from --subnet on) joined by a router namespace (docs/bgp.md)")
+	f.StringVar(&c.Router, "router", "", "with --racks: the routing daemon of the router namespace: bird (default) or frr")
+	f.StringVar(&c.Encap, "encap", "", "bgp mode: the agents' --encap (never, cross-subnet, always; default never)")
 	f.StringVar(&clusterCIDR, "cluster-cidr", c.ClusterCIDR.String(), "pod network")
 	f.BoolVar(&noDemo, "no-demo", false, "do not start the demo workload")
 	f.StringVar(&c.ProxyConfig, "proxy-config", "", "KubeProxyConfiguration file handed to every agent (fjord agent --config)")

@@ -114,6 +114,8 @@ func kindColumns(k objects.Kind, opt tableOptions) []column {
 		}
 	case "IngressClass":
 		return []column{{header: "CONTROLLER", value: func(o objects.Object) string { return o.(*networkingv1.IngressClass).Spec.Controller }}}
+	case "BGPPeer", "BGPConfiguration":
+		return bgpColumns(k.Name)
 	case "Lease":
 		return []column{{header: "HOLDER", value: func(o objects.Object) string {
 			if h := o.(*coordinationv1.Lease).Spec.HolderIdentity; h != nil {

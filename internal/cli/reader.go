@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/fjord-net/fjord/internal/kubeclient"
@@ -48,7 +49,11 @@ func (g *globals) reader(ctx context.Context) (objectReader, func(), error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		return kubeReader{client: client}, func() {}, nil
+		dyn, err := kubeclient.NewDynamic(rc, "cli") // fjord's own kinds (the BGP CRDs)
+		if err != nil {
+			return nil, nil, err
+		}
+		return kubeReader{client: client, dyn: dyn}, func() {}, nil
 	}
 	st, done, err := g.connect(ctx)
 	if err != nil {
@@ -64,10 +69,13 @@ func (r storeReader) LiveNodes(ctx context.Context) (map[string]bool, error) {
 }
 
 // kubeReader reads through the same list code the informers use.
-type kubeReader struct{ client kubernetes.Interface }
+type kubeReader struct {
+	client kubernetes.Interface
+	dyn    dynamic.Interface
+}
 
 func (r kubeReader) list(ctx context.Context, k objects.Kind, ns string, sel fields.Selector) ([]objects.Object, int64, error) {
-	lw, err := source.NewKubernetes(r.client).ListerWatcher(k, ns, sel)
+	lw, err := source.NewKubernetes(r.client).WithDynamic(r.dyn).ListerWatcher(k, ns, sel)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -70,6 +70,7 @@ Start with 'fjord lab up' for a local multi-node cluster of network namespaces.`
 		newEtcdCommand(g),
 		newAgentCommand(g),
 		newLabCommand(g),
+		newBGPCommand(g),
 		newExecCommand(g),
 		newMTUCommand(g),
 		newDoctorCommand(g),

@@ -183,7 +183,7 @@ func (k *Netlink) fdb(f podnet.FDB, del bool, link func(string) (netlink.Link, e
 }
 
 func (k *Netlink) route(r podnet.Route, del bool, link func(string) (netlink.Link, error)) error {
-	nr := &netlink.Route{Dst: ipnet(r.Dst), Protocol: podnet.RouteProtocol, Table: unix.RT_TABLE_MAIN}
+	nr := &netlink.Route{Dst: ipnet(r.Dst), Protocol: netlink.RouteProtocol(r.Protocol()), Table: unix.RT_TABLE_MAIN}
 	if r.Unreachable {
 		nr.Type = unix.RTN_UNREACHABLE
 	} else {

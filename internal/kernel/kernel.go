@@ -39,7 +39,8 @@ func retry[T any](f func() (T, error)) (T, error) {
 	return v, err
 }
 
-// Observe reads the fjord-owned state. devName is the vxlan device's name ("" in
+// Observe reads the fjord-owned state: routes of both of fjord's protocols
+// (podnet.RouteProtocol, podnet.BGPRouteProtocol), and the vxlan device's entries. devName is the vxlan device's name ("" in
 // routed mode, where only routes are read).
 func (k *Netlink) Observe(devName string) (podnet.State, error) {
 	var st podnet.State
@@ -55,14 +56,16 @@ func (k *Netlink) Observe(devName string) (podnet.State, error) {
 			dev = l
 		}
 	}
-	routes, err := retry(func() ([]netlink.Route, error) {
-		return k.h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Protocol: podnet.RouteProtocol, Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_PROTOCOL|netlink.RT_FILTER_TABLE)
-	})
-	if err != nil {
-		return st, fmt.Errorf("list routes: %w", err)
-	}
-	for _, r := range routes {
-		st.Routes = append(st.Routes, fromRoute(r, names))
+	for _, proto := range []netlink.RouteProtocol{podnet.RouteProtocol, podnet.BGPRouteProtocol} {
+		routes, err := retry(func() ([]netlink.Route, error) {
+			return k.h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Protocol: proto, Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_PROTOCOL|netlink.RT_FILTER_TABLE)
+		})
+		if err != nil {
+			return st, fmt.Errorf("list routes: %w", err)
+		}
+		for _, r := range routes {
+			st.Routes = append(st.Routes, fromRoute(r, names))
+		}
 	}
 	if dev == nil {
 		return st, nil
@@ -120,7 +123,7 @@ func fromVxlan(vx *netlink.Vxlan, names map[int]string) *podnet.Device {
 }
 
 func fromRoute(r netlink.Route, names map[int]string) podnet.Route {
-	out := podnet.Route{}
+	out := podnet.Route{BGP: r.Protocol == podnet.BGPRouteProtocol}
 	if r.Dst != nil {
 		out.Dst, _ = prefixOf(r.Dst)
 	}

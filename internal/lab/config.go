@@ -46,6 +46,11 @@ type Config struct {
 	NoIngress bool `json:"noIngress,omitempty"`
 	// ServiceCIDR is the Kubernetes lab's Service range; zero = DefaultServiceCIDR.
 	ServiceCIDR netip.Prefix `json:"serviceCIDR,omitzero"`
+	// Racks > 1 makes an L3 underlay of that many subnets joined by a router namespace
+	// running Router (bird or frr); see racks.go. Encap is bgp mode's --encap.
+	Racks  int    `json:"racks,omitempty"`
+	Router string `json:"router,omitempty"`
+	Encap  string `json:"encap,omitempty"`
 }
 
 // The Kubernetes lab's runtimes.
@@ -95,7 +100,7 @@ func (c Config) Validate() error {
 	if c.Subnet.Masked() != c.Subnet {
 		return fmt.Errorf("--subnet: %v has host bits set (did you mean %v?)", c.Subnet, c.Subnet.Masked())
 	}
-	return nil
+	return c.validateRacks()
 }
 
 // Names of everything the lab creates.
@@ -114,6 +119,9 @@ func (c Config) LogDir() string        { return filepath.Join(c.StateDir(), "log
 func (c Config) configPath() string    { return filepath.Join(c.StateDir(), "lab.json") }
 func (c Config) HostAddr() netip.Addr  { return c.Subnet.Addr().Next() } // .1
 func (c Config) NodeAddr(i int) netip.Addr {
+	if c.racked() {
+		return c.rackNodeAddr(i)
+	}
 	a := c.Subnet.Addr()
 	for j := 0; j < 10+i; j++ {
 		a = a.Next()

@@ -37,6 +37,7 @@ func Down(runRoot, name string, out io.Writer) error {
 		errs = append(errs, err)
 	}
 	fmt.Fprintf(out, "• removed %d network namespaces and link %s\n", len(nss), c.HostLink())
+	c.removeRouterLeftovers()
 	if err := os.RemoveAll(c.StateDir()); err != nil {
 		errs = append(errs, err)
 	}

@@ -68,15 +68,23 @@ func (c Config) buildUnderlay() error {
 	if err := root.LinkSetUp(hostEnd); err != nil {
 		return err
 	}
-	return c.attach(h, "host")
+	if err := c.attach(h, "host"); err != nil {
+		return err
+	}
+	if c.racked() {
+		return c.buildRacks(h, ns)
+	}
+	return nil
 }
 
-func (c Config) attach(h *netlink.Handle, port string) error {
+func (c Config) attach(h *netlink.Handle, port string) error { return c.attachTo(h, port, "br0") }
+
+func (c Config) attachTo(h *netlink.Handle, port, bridge string) error {
 	l, err := h.LinkByName(port)
 	if err != nil {
 		return err
 	}
-	br, err := h.LinkByName("br0")
+	br, err := h.LinkByName(bridge)
 	if err != nil {
 		return err
 	}
@@ -109,7 +117,7 @@ func (c Config) buildNode(i int) error {
 	if err := uh.LinkAdd(veth); err != nil {
 		return fmt.Errorf("create node %d link: %w", i, err)
 	}
-	if err := c.attach(uh, port); err != nil {
+	if err := c.attachTo(uh, port, c.rackBridge(c.Rack(i))); err != nil {
 		return err
 	}
 	eth0, err := nh.LinkByName("eth0")
@@ -119,7 +127,13 @@ func (c Config) buildNode(i int) error {
 	if err := nh.AddrAdd(eth0, &netlink.Addr{IPNet: ipnet(netip.PrefixFrom(c.NodeAddr(i), c.Subnet.Bits()))}); err != nil {
 		return err
 	}
-	return nh.LinkSetUp(eth0)
+	if err := nh.LinkSetUp(eth0); err != nil {
+		return err
+	}
+	if c.racked() {
+		return c.nodeRackRoutes(nh, i)
+	}
+	return nil
 }
 
 // labNamespaces lists every named namespace of this lab, including pods'.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fjord-net/fjord/internal/etcdserver"
 	"github.com/fjord-net/fjord/internal/objects"
+	"github.com/fjord-net/fjord/internal/podnet"
 	proxyconfig "github.com/fjord-net/fjord/internal/proxy/config"
 	"github.com/fjord-net/fjord/internal/store"
 )
@@ -40,6 +41,9 @@ func Up(ctx context.Context, c Config, out io.Writer) (err error) {
 		return err
 	}
 	if err := c.preflight(); err != nil {
+		return err
+	}
+	if err := c.racksPreflight(); err != nil {
 		return err
 	}
 	if c.Kubernetes {
@@ -129,6 +133,13 @@ func Up(ctx context.Context, c Config, out io.Writer) (err error) {
 		return err
 	}
 	defer closeStore()
+	if c.racked() {
+		if err := step(fmt.Sprintf("router %s (%s) joining %d racks; BGP objects", c.RouterNS(), c.routerName(), c.Racks), func() error {
+			return c.upRacks(ctx, st)
+		}); err != nil {
+			return err
+		}
+	}
 	if err := step(fmt.Sprintf("%d agents (%s mode)", c.Nodes, c.Mode), func() error {
 		for i := 1; i <= c.Nodes; i++ {
 			if _, err := c.spawn("agent-"+c.NodeName(i), c.nodeNSPath(i), c.agentArgs(i)...); err != nil {
@@ -138,6 +149,11 @@ func Up(ctx context.Context, c Config, out io.Writer) (err error) {
 		return c.waitNodesReady(ctx, st)
 	}); err != nil {
 		return err
+	}
+	if c.Mode == podnet.ModeBGP {
+		if err := step("BGP sessions established, every pod CIDR learned everywhere", func() error { return c.waitBGP(ctx, st) }); err != nil {
+			return err
+		}
 	}
 	if err := step(fmt.Sprintf("ingress on n1 (http://%v/, https://%v/)", c.NodeAddr(1), c.NodeAddr(1)), func() error {
 		_, err := c.spawn("ingress-n1", c.nodeNSPath(1), c.ingressArgs()...)
@@ -208,7 +224,7 @@ func (c Config) agentArgs(i int) []string {
 	if c.ProxyConfig != "" {
 		args = append(args, "--config", c.proxyConfigPath())
 	}
-	return args
+	return append(args, c.bgpAgentArgs(i)...)
 }
 
 // ingressArgs runs the ingress proxy on node 1, on the standard ports of that node's

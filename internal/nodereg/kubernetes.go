@@ -75,14 +75,18 @@ func (k *Kubernetes) Register(ctx context.Context, id Identity) error {
 		return nil
 	}
 	ann := map[string]any{}
-	for _, key := range []string{AnnotationBackend, AnnotationNodeIP, AnnotationVTEPMAC} {
+	for _, key := range []string{AnnotationBackend, AnnotationNodeIP, AnnotationVTEPMAC, AnnotationBGPASNumber} {
 		if v, ok := want.Annotations[key]; ok {
 			ann[key] = v
 		} else if _, had := n.Annotations[key]; had {
 			ann[key] = nil // a merge patch deletes a key set to null
 		}
 	}
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": ann}})
+	meta := map[string]any{"annotations": ann}
+	if len(id.Labels) > 0 {
+		meta["labels"] = id.Labels
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": meta})
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,8 @@ const (
 	// AnnotationPodCIDRClaim is a pod CIDR the node's agent is about to take, where
 	// nothing allocates them (Kubernetes without --allocate-node-cidrs).
 	AnnotationPodCIDRClaim = "fjord.dev/pod-cidr-claim"
+	// AnnotationBGPASNumber is the node's AS in bgp mode (objects.AnnotationBGPASNumber).
+	AnnotationBGPASNumber = "fjord.dev/bgp-as-number"
 )
 
 // LeaseNamespace holds one Lease per node, named after it, as in Kubernetes.
@@ -40,7 +42,11 @@ type Identity struct {
 	Node    string
 	NodeIP  netip.Addr
 	Backend string // "vxlan" or "routed"
-	VTEPMAC string // "" unless vxlan
+	VTEPMAC string // "" unless vxlan (or bgp with VXLAN towards some nodes)
+	BGPAS   string // bgp mode: the node's AS number (fjord.dev/bgp-as-number); "" = leave it
+	// Labels are added to the Node (--node-labels, as the kubelet's flag: where the
+	// agent registers the Node itself, nothing else would label it). Others stay.
+	Labels map[string]string
 }
 
 // Pool is the cluster's pod network and the size of each node's share.
@@ -68,8 +74,8 @@ type Permanent struct{ Err error }
 func (p Permanent) Error() string { return p.Err.Error() }
 func (p Permanent) Unwrap() error { return p.Err }
 
-// setAnnotations writes id's annotations into a Node's metadata and reports whether
-// anything changed.
+// setAnnotations writes id's annotations (and labels) into a Node's metadata and reports
+// whether anything changed.
 func setAnnotations(n *corev1.Node, id Identity) bool {
 	changed := false
 	set := func(k, v string) {
@@ -83,11 +89,27 @@ func setAnnotations(n *corev1.Node, id Identity) bool {
 	}
 	set(AnnotationBackend, id.Backend)
 	set(AnnotationNodeIP, id.NodeIP.String())
-	if id.VTEPMAC != "" {
-		set(AnnotationVTEPMAC, id.VTEPMAC)
-	} else if _, ok := n.Annotations[AnnotationVTEPMAC]; ok {
-		delete(n.Annotations, AnnotationVTEPMAC)
-		changed = true
+	setOrDelete := func(k, v string) {
+		if v != "" {
+			set(k, v)
+		} else if _, ok := n.Annotations[k]; ok {
+			delete(n.Annotations, k)
+			changed = true
+		}
+	}
+	setOrDelete(AnnotationVTEPMAC, id.VTEPMAC)
+	for k, v := range id.Labels {
+		if n.Labels[k] != v {
+			if n.Labels == nil {
+				n.Labels = map[string]string{}
+			}
+			n.Labels[k] = v
+			changed = true
+		}
+	}
+	// An AS set on the Node by hand stays when the agent has none of its own.
+	if id.BGPAS != "" {
+		set(AnnotationBGPASNumber, id.BGPAS)
 	}
 	return changed
 }

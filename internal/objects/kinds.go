@@ -69,6 +69,8 @@ func Kinds() Registry {
 		{Name: "ConfigMap", APIVersion: "v1", Resource: "configmaps", Aliases: []string{"configmap", "cm"}, Namespaced: true, New: func() Object { return &corev1.ConfigMap{} }},
 		{Name: "Secret", APIVersion: "v1", Resource: "secrets", Aliases: []string{"secret"}, Namespaced: true, New: func() Object { return &corev1.Secret{} }},
 		{Name: "Lease", APIVersion: "coordination.k8s.io/v1", Resource: "leases", Aliases: []string{"lease"}, Namespaced: true, New: func() Object { return &coordinationv1.Lease{} }},
+		{Name: "BGPConfiguration", APIVersion: FjordAPIVersion, Resource: "bgpconfigurations", Aliases: []string{"bgpconfiguration", "bgpconfig"}, New: func() Object { return &BGPConfiguration{} }},
+		{Name: "BGPPeer", APIVersion: FjordAPIVersion, Resource: "bgppeers", Aliases: []string{"bgppeer"}, New: func() Object { return &BGPPeer{} }},
 	}}
 }
 

@@ -62,6 +62,10 @@ func Validate(obj Object) error {
 		errs = validateSecret(o)
 	case *coordinationv1.Lease:
 		errs = validateLease(o)
+	case *BGPConfiguration:
+		errs = validateBGPConfiguration(o)
+	case *BGPPeer:
+		errs = validateBGPPeer(o)
 	default:
 		return fmt.Errorf("%T is not a kind fjord stores", obj)
 	}

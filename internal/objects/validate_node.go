@@ -22,6 +22,11 @@ func validateNode(n *corev1.Node) field.ErrorList {
 			errs = append(errs, field.Invalid(metaPath.Child("annotations").Key(AnnotationVTEPMAC), mac, "must be a MAC address (e.g. 02:42:ac:11:00:02)"))
 		}
 	}
+	if as, ok := n.Annotations[AnnotationBGPASNumber]; ok {
+		if _, err := ParseASNumber(as); err != nil {
+			errs = append(errs, field.Invalid(metaPath.Child("annotations").Key(AnnotationBGPASNumber), as, err.Error()))
+		}
+	}
 	spec := field.NewPath("spec")
 	if n.Spec.PodCIDR != "" {
 		errs = append(errs, validateCIDR(n.Spec.PodCIDR, spec.Child("podCIDR"))...)

@@ -26,6 +26,9 @@ type Peer struct {
 	NodeIP  netip.Addr
 	PodCIDR netip.Prefix
 	VTEPMAC string // vxlan mode: the peer's device MAC; peers without one are skipped
+	// Dead is set when the node's Lease has expired (bgp mode drops its routes at once,
+	// without waiting for every BGP hold timer).
+	Dead bool
 }
 
 // PeerError explains why one peer was left out of the plan; the others are still planned.
@@ -43,18 +46,8 @@ func GatewayAddr(podCIDR netip.Prefix) netip.Addr { return podCIDR.Masked().Addr
 // Plan computes the desired kernel state of self given every node (self included or
 // not). Peers that cannot be programmed are reported and skipped.
 func Plan(self Self, nodes []Peer) (State, []PeerError) {
-	var st State
+	st := self.base(self.Mode == ModeVXLAN)
 	var errs []PeerError
-	if self.Mode == ModeVXLAN {
-		d := self.Device
-		d.Local = self.NodeIP
-		d.Underlay = self.Underlay
-		st.Device = &d
-		st.Addrs = []netip.Prefix{netip.PrefixFrom(GatewayAddr(self.PodCIDR), self.PodCIDR.Addr().BitLen())}
-	}
-	if self.PodCIDR.IsValid() {
-		st.Routes = append(st.Routes, Route{Dst: self.PodCIDR.Masked(), Unreachable: true})
-	}
 	peers := slices.Clone(nodes)
 	slices.SortFunc(peers, func(a, b Peer) int { return strings.Compare(a.Name, b.Name) })
 	seenCIDR := map[netip.Prefix]string{}
@@ -99,6 +92,23 @@ func Plan(self Self, nodes []Peer) (State, []PeerError) {
 		}
 	}
 	return st, errs
+}
+
+// base is what a node has before any peer: its vxlan device carrying its gateway
+// address (withDevice), and the unreachable route for its own pod CIDR.
+func (self Self) base(withDevice bool) State {
+	var st State
+	if withDevice {
+		d := self.Device
+		d.Local = self.NodeIP
+		d.Underlay = self.Underlay
+		st.Device = &d
+		st.Addrs = []netip.Prefix{netip.PrefixFrom(GatewayAddr(self.PodCIDR), self.PodCIDR.Addr().BitLen())}
+	}
+	if self.PodCIDR.IsValid() {
+		st.Routes = append(st.Routes, Route{Dst: self.PodCIDR.Masked(), Unreachable: true})
+	}
+	return st
 }
 
 func (p Peer) invalid() string {

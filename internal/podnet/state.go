@@ -15,21 +15,27 @@ import (
 // agent can tell its own routes from everyone else's and never touches the others.
 const RouteProtocol = 77
 
+// BGPRouteProtocol marks the routes fjord installs from paths its BGP speaker learned
+// (`ip route` shows "proto 78"), apart from its other routes and from a routing
+// daemon's ("proto bgp", 186) on the same machine.
+const BGPRouteProtocol = 78
+
 // Mode is how pod traffic crosses nodes.
 type Mode string
 
 const (
 	ModeVXLAN  Mode = "vxlan"  // encapsulated, works on any IP underlay
 	ModeRouted Mode = "routed" // host-gw: plain routes, needs every node on one L2 segment
+	ModeBGP    Mode = "bgp"    // routes learned over BGP: nodes on any routed underlay
 )
 
 // ParseMode validates a mode name.
 func ParseMode(s string) (Mode, error) {
 	switch Mode(s) {
-	case ModeVXLAN, ModeRouted:
+	case ModeVXLAN, ModeRouted, ModeBGP:
 		return Mode(s), nil
 	}
-	return "", fmt.Errorf("mode: %q is not one of vxlan, routed", s)
+	return "", fmt.Errorf("mode: %q is not one of vxlan, routed, bgp", s)
 }
 
 // VXLANOverhead is the bytes VXLAN adds over an IPv4 underlay: outer IPv4 (20) + UDP (8)
@@ -57,6 +63,16 @@ type Route struct {
 	Dev         string     // "" for unreachable routes
 	OnLink      bool
 	Unreachable bool // reject traffic to unallocated addresses of the node's own pod CIDR
+	// BGP marks a route planned from a learned BGP path: it carries BGPRouteProtocol.
+	BGP bool
+}
+
+// Protocol is the rtnetlink protocol the route carries.
+func (r Route) Protocol() int {
+	if r.BGP {
+		return BGPRouteProtocol
+	}
+	return RouteProtocol
 }
 
 func (r Route) String() string {
@@ -66,6 +82,9 @@ func (r Route) String() string {
 	s := fmt.Sprintf("%v via %v dev %s", r.Dst, r.Gw, r.Dev)
 	if r.OnLink {
 		s += " onlink"
+	}
+	if r.BGP {
+		s += " proto bgp"
 	}
 	return s
 }

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
@@ -15,7 +16,10 @@ import (
 )
 
 // Kubernetes is the Backend over the Kubernetes API.
-type Kubernetes struct{ client kubernetes.Interface }
+type Kubernetes struct {
+	client  kubernetes.Interface
+	dynamic dynamic.Interface // fjord's own kinds (CRDs); nil = not served
+}
 
 // NewKubernetes returns the API backend.
 func NewKubernetes(c kubernetes.Interface) Kubernetes { return Kubernetes{client: c} }
@@ -68,6 +72,9 @@ func (b Kubernetes) ListerWatcher(k objects.Kind, ns string, sel fields.Selector
 	case "Lease":
 		lw = listWatch(c.CoordinationV1().Leases(ns), sel)
 	default:
+		if k.APIVersion == objects.FjordAPIVersion {
+			return b.crdListWatch(k, ns, sel)
+		}
 		return nil, fmt.Errorf("kind %s is not served from the Kubernetes API", k.Name)
 	}
 	// The generated informers do the same: use streaming lists where the client and

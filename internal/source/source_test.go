@@ -2,6 +2,10 @@ package source_test
 
 import (
 	"context"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"sort"
 	"sync"
 	"testing"
@@ -230,7 +234,13 @@ func TestStoreRejectsUnknownFieldSelector(t *testing.T) {
 
 func TestKubernetesBackendServesEveryKind(t *testing.T) {
 	client := fake.NewClientset(svc("a", 80), pod("p1", "n1"), pod("p2", "n2"))
-	src := source.New(source.NewKubernetes(client), 0)
+	peer := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "fjord.dev/v1", "kind": "BGPPeer",
+		"metadata": map[string]any{"name": "tor", "resourceVersion": "1"}, "spec": map[string]any{"peerIP": "198.18.190.254", "asNumber": int64(65000)}}}
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
+		{Group: "fjord.dev", Version: "v1", Resource: "bgppeers"}:          "BGPPeerList",
+		{Group: "fjord.dev", Version: "v1", Resource: "bgpconfigurations"}: "BGPConfigurationList",
+	}, peer)
+	src := source.New(source.NewKubernetes(client).WithDynamic(dyn), 0)
 	for _, k := range objects.Kinds().All() {
 		src.Informer(k.Name)
 	}
@@ -247,6 +257,18 @@ func TestKubernetesBackendServesEveryKind(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "b seen", func() bool { return len(source.List[*corev1.Service](src.Services())) == 2 })
+	// fjord's own kinds arrive typed from the dynamic client, listed and watched.
+	peers := func() []*objects.BGPPeer { return source.List[*objects.BGPPeer](src.Informer("BGPPeer")) }
+	if got := peers(); len(got) != 1 || got[0].Spec.PeerIP != "198.18.190.254" || got[0].Spec.ASNumber != 65000 {
+		t.Fatalf("BGPPeers %+v", got)
+	}
+	gvr := schema.GroupVersionResource{Group: "fjord.dev", Version: "v1", Resource: "bgppeers"}
+	second := peer.DeepCopy()
+	second.SetName("tor2")
+	if _, err := dyn.Resource(gvr).Create(ctx, second, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "tor2 seen", func() bool { return len(peers()) == 2 })
 }
 
 // Objects applied together share one store revision. A reflector resumes its watch

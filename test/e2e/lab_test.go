@@ -127,6 +127,28 @@ func (l *lab) inNode(node string, args ...string) (string, error) {
 	return string(out), err
 }
 
+// pingThroughAgentKills pings echo-n2 from echo-n1 at 100 packets/s while the agents of
+// n1 and n2 are killed with SIGKILL and restarted (pause after each), and fails the test
+// unless every one of count packets came back.
+func (l *lab) pingThroughAgentKills(t *testing.T, count int, pause time.Duration) {
+	t.Helper()
+	ping := exec.Command(fjordBin, "exec", "echo-n1", "--", "ping", "-q", "-i", "0.01", "-c", strconv.Itoa(count), "-W", "1", l.podIP("echo-n2"))
+	ping.Env = l.env()
+	var out strings.Builder
+	ping.Stdout, ping.Stderr = &out, &out
+	if err := ping.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	for _, n := range []string{"n1", "n2"} {
+		l.run("lab", "restart-agent", "--name", l.name, "--kill", n)
+		time.Sleep(pause)
+	}
+	if err := ping.Wait(); err != nil || !strings.Contains(out.String(), fmt.Sprintf(" %d received", count)) {
+		t.Fatalf("packets lost during agent restarts: %v\n%s", err, out.String())
+	}
+}
+
 // eventually polls until cond holds; the bound only stops a broken test.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -181,25 +203,8 @@ func TestVXLANLab(t *testing.T) {
 	})
 
 	t.Run("killing and restarting agents under traffic loses nothing", func(t *testing.T) {
-		dst := l.podIP("echo-n2")
 		before, _ := l.inNode("n1", "ip", "route")
-		ping := exec.Command(fjordBin, "exec", "echo-n1", "--", "ping", "-q", "-i", "0.01", "-c", "300", "-W", "1", dst)
-		ping.Env = l.env()
-		var out strings.Builder
-		ping.Stdout, ping.Stderr = &out, &out
-		if err := ping.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(300 * time.Millisecond)
-		for _, n := range []string{"n1", "n2"} {
-			l.run("lab", "restart-agent", "--name", l.name, "--kill", n)
-		}
-		if err := ping.Wait(); err != nil {
-			t.Fatalf("ping during agent restarts: %v\n%s", err, out.String())
-		}
-		if !strings.Contains(out.String(), "300 received") {
-			t.Fatalf("packets lost during agent restarts:\n%s", out.String())
-		}
+		l.pingThroughAgentKills(t, 300, 0)
 		eventually(t, "restarted agents are Ready", func() bool {
 			o, _ := l.try("get", "nodes")
 			return strings.Count(o, " Ready ") == 3

@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/fjord-net/fjord/internal/kubeclient"
 	"github.com/fjord-net/fjord/internal/nodereg"
 	"github.com/fjord-net/fjord/internal/objects"
 	"github.com/fjord-net/fjord/internal/source"
@@ -67,6 +68,7 @@ func Start(t testing.TB, name string, opts kubetest.Options) *Env {
 	case Kubernetes:
 		e.Cluster = kubetest.Start(t, opts)
 		e.Cluster.GrantFjordRoles()
+		e.Cluster.InstallFjordCRDs()
 	default:
 		t.Fatalf("backendtest: no backend %q", name)
 	}
@@ -89,7 +91,13 @@ func (e *Env) Process(user string) Proc {
 		return Proc{Source: source.New(source.NewStore(e.Store), 0)}
 	}
 	c, l := e.Cluster.Connect(user)
-	return Proc{Source: source.New(source.NewKubernetes(c), 0), Client: c, Link: l}
+	// fjord's own kinds (the BGP CRDs) through a dynamic client; its traffic does not
+	// go through the Link.
+	dyn, err := kubeclient.NewDynamic(e.Cluster.RESTConfig(user), "backendtest")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return Proc{Source: source.New(source.NewKubernetes(c).WithDynamic(dyn), 0), Client: c, Link: l}
 }
 
 // Apply creates or updates objects, as `fjord apply` or `kubectl apply` would.
