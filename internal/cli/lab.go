@@ -73,7 +73,7 @@ runtime creates them (a namespace, then the CNI plugin). Underlay addresses come
 			lab.PrintMatrix(g.streams.Out, res)
 			return err
 		},
-	}, newLabRestartAgentCommand(g, &name, &runRoot), newLabKubeletCommand(g), newLabKubectlCommand(g, &name, &runRoot),
+	}, newLabRestartAgentCommand(g, &name, &runRoot), newLabKubeletCommand(g), newLabStoreRelayCommand(g), newLabKubectlCommand(g, &name, &runRoot),
 		newLabFaultCommand(g, &name, &runRoot), newLabFaultHogCommand())
 	return cmd
 }
@@ -190,6 +190,28 @@ func newLabKubeletCommand(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&node, "node-name", "", "node to run pods for")
+	cmd.Flags().StringVar(&labName, "lab", "lab", "lab name")
+	cmd.Flags().StringVar(&runRoot, "run-root", "/run/fjord", "parent of the lab's state directory")
+	return cmd
+}
+
+func newLabStoreRelayCommand(g *globals) *cobra.Command {
+	var labName, runRoot string
+	cmd := &cobra.Command{
+		Use:    "store-relay",
+		Short:  "The lab's store for its nodes, through the underlay (started by 'lab up')",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := lab.Load(runRoot, labName)
+			if err != nil {
+				return fmt.Errorf("lab %q: %w", labName, err)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return lab.ServeStoreRelay(ctx, c, g.logger())
+		},
+	}
 	cmd.Flags().StringVar(&labName, "lab", "lab", "lab name")
 	cmd.Flags().StringVar(&runRoot, "run-root", "/run/fjord", "parent of the lab's state directory")
 	return cmd
