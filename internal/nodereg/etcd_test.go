@@ -3,20 +3,17 @@ package nodereg_test
 import (
 	"context"
 	"log/slog"
-	"net"
-	"os"
-	"path/filepath"
-	"sync"
+	"strings"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/fjord-net/fjord/internal/etcdserver"
 	"github.com/fjord-net/fjord/internal/lab"
 	"github.com/fjord-net/fjord/internal/nodereg"
 	"github.com/fjord-net/fjord/internal/store"
 	"github.com/fjord-net/fjord/internal/store/storetest"
+	"github.com/fjord-net/fjord/internal/testutil/stallnet"
 )
 
 // TestLeaseRidesOutAHiccup: with the lab's Lease TTL, a node whose link to the store
@@ -28,16 +25,11 @@ func TestLeaseRidesOutAHiccup(t *testing.T) {
 		t.Skip("needs an embedded etcd")
 	}
 	env := storetest.Start(t)
-	dir, err := os.MkdirTemp("", "fjord-relay-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	link := newStallingLink(t, filepath.Join(dir, "node.sock"), env.Endpoint[len("unix://"):])
+	link := stallnet.New(t, strings.TrimPrefix(env.Endpoint, "unix://"))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cli, err := store.Connect(ctx, store.ClientConfig{Endpoints: []string{etcdserver.SocketEndpoint(link.path)}})
+	cli, err := store.Connect(ctx, store.ClientConfig{Endpoints: []string{link.Endpoint()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +69,7 @@ func TestLeaseRidesOutAHiccup(t *testing.T) {
 	// The worst moment: the stall begins just before the next renewal is due, so that
 	// renewal is held for all of it.
 	time.Sleep(nodereg.RenewInterval(lab.LeaseTTL) - 100*time.Millisecond)
-	link.stall(1500 * time.Millisecond)
+	link.Stall(1500 * time.Millisecond)
 	// Watch for two TTLs after the stall: every event must be a renewal.
 	for end := time.Now().Add(2 * lab.LeaseTTL); time.Now().Before(end); {
 		if ev, ok := next(time.Until(end)); ok && ev.Type == clientv3.EventTypeDelete {
@@ -86,7 +78,7 @@ func TestLeaseRidesOutAHiccup(t *testing.T) {
 	}
 
 	// Cut off for twice the TTL: the Lease runs out meanwhile.
-	go link.stall(2 * lab.LeaseTTL)
+	go link.Stall(2 * lab.LeaseTTL)
 	expired := false
 	for end := time.Now().Add(2 * lab.LeaseTTL); time.Now().Before(end) && !expired; {
 		if ev, ok := next(time.Until(end)); ok && ev.Type == clientv3.EventTypeDelete {
@@ -100,70 +92,4 @@ func TestLeaseRidesOutAHiccup(t *testing.T) {
 	if ev, ok := next(30 * time.Second); !ok || ev.Type != clientv3.EventTypePut {
 		t.Fatalf("the Lease did not come back within 30 s of the link (%v)", ev)
 	}
-}
-
-// stallingLink passes a client's bytes to a unix socket and back, and can hold them
-// for a while in both directions: a network hiccup, seen from both ends.
-type stallingLink struct {
-	path string
-	mu   sync.Mutex
-	open chan struct{} // closed while bytes flow
-}
-
-func newStallingLink(t *testing.T, path, upstream string) *stallingLink {
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	l := &stallingLink{path: path, open: make(chan struct{})}
-	close(l.open)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("unix", upstream)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			go l.pass(up, c)
-			go l.pass(c, up)
-		}
-	}()
-	return l
-}
-
-// pass copies src to dst, holding what it read while the link is stalled.
-func (l *stallingLink) pass(dst, src net.Conn) {
-	defer dst.Close()
-	defer src.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			l.mu.Lock()
-			gate := l.open
-			l.mu.Unlock()
-			<-gate
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// stall holds every byte for d, then lets them through.
-func (l *stallingLink) stall(d time.Duration) {
-	l.mu.Lock()
-	gate := make(chan struct{})
-	l.open = gate
-	l.mu.Unlock()
-	time.Sleep(d)
-	close(gate)
 }

@@ -15,7 +15,9 @@ import (
 
 	"github.com/fjord-net/fjord/internal/objects"
 	"github.com/fjord-net/fjord/internal/source"
+	"github.com/fjord-net/fjord/internal/store"
 	"github.com/fjord-net/fjord/internal/store/storetest"
+	"github.com/fjord-net/fjord/internal/testutil/stallnet"
 )
 
 type addrs struct{ http, https, metrics net.Addr }
@@ -39,41 +41,7 @@ func TestRunServesRoutesMetricsAndShutsDownGracefully(t *testing.T) {
 	go backend.Serve(bl)
 	t.Cleanup(func() { backend.Close() })
 
-	seed, err := os.ReadFile("../controller/testdata/nginx-configuration.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	manifest := string(seed) + fmt.Sprintf(`
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: demo}
-spec:
-  ports: [{name: http, port: 80}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: web-1, namespace: demo, labels: {kubernetes.io/service-name: web}}
-addressType: IPv4
-ports: [{name: http, port: %d}]
-endpoints: [{addresses: [127.0.0.1]}]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: web, namespace: demo}
-spec:
-  ingressClassName: nginx
-  rules:
-  - host: web.example
-    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {name: http}}}}]}
-`, bl.Addr().(*net.TCPAddr).Port)
-	objs, err := objects.Decode(strings.NewReader(manifest), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := env.Store.Apply(context.Background(), objs); err != nil {
-		t.Fatal(err)
-	}
+	seedWeb(t, env.Store, bl.Addr().(*net.TCPAddr).Port)
 
 	accessLog := &lockedWriter{}
 	got := make(chan addrs, 1)
@@ -192,6 +160,127 @@ spec:
 	}
 	if n := strings.Count(accessLog.String(), "[upstream-demo-web-http]"); n != 3 {
 		t.Errorf("access log has %d proxied lines, want 3:\n%s", n, accessLog.String())
+	}
+}
+
+// seedWeb stores the seed's ConfigMap, a Service web with one endpoint on
+// 127.0.0.1:port and an Ingress sending Host web.example to it.
+func seedWeb(t *testing.T, st *store.Store, port int) {
+	t.Helper()
+	seed, err := os.ReadFile("../controller/testdata/nginx-configuration.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := string(seed) + fmt.Sprintf(`
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: demo}
+spec:
+  ports: [{name: http, port: 80}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-1, namespace: demo, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+ports: [{name: http, port: %d}]
+endpoints: [{addresses: [127.0.0.1]}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web, namespace: demo}
+spec:
+  ingressClassName: nginx
+  rules:
+  - host: web.example
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {name: http}}}}]}
+`, port)
+	objs, err := objects.Decode(strings.NewReader(manifest), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Apply(context.Background(), objs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNothingAnsweredBeforeRoutes: a request reaching an ingress that has not yet read
+// its routes (a restart while the store is slow) waits for them and is answered from
+// them, never with a 404 from an empty routing table.
+func TestNothingAnsweredBeforeRoutes(t *testing.T) {
+	env := storetest.Start(t)
+	backend := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok "+r.URL.Path)
+	})}
+	bl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go backend.Serve(bl)
+	t.Cleanup(func() { backend.Close() })
+	seedWeb(t, env.Store, bl.Addr().(*net.TCPAddr).Port)
+
+	// The ingress reads the store through a link held until the request is in.
+	link := stallnet.New(t, strings.TrimPrefix(env.Endpoint, "unix://"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cli, err := store.Connect(ctx, store.ClientConfig{Endpoints: []string{link.Endpoint()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	link.Hold()
+	got := make(chan addrs, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{
+			HTTPAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0",
+			ConfigMap: "ingress-nginx/nginx-configuration", Class: "nginx", ShutdownTimeout: 10 * time.Second,
+			Source:    source.New(source.NewStore(store.New(cli, "")), 0),
+			Listening: func(h, s, m net.Addr) { got <- addrs{h, s, m} },
+		})
+	}()
+	var a addrs
+	select {
+	case a = <-got:
+	case err := <-done:
+		t.Fatal(err)
+	}
+	type answer struct {
+		code int
+		body string
+		err  error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", "http://"+a.http.String()+"/early", nil)
+		req.Host = "web.example"
+		resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+		if err != nil {
+			answered <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		answered <- answer{code: resp.StatusCode, body: string(b)}
+	}()
+	select {
+	case ans := <-answered:
+		t.Fatalf("answered before it had its routes: %d %q %v", ans.code, ans.body, ans.err)
+	case <-time.After(time.Second):
+	}
+	link.Release()
+	select {
+	case ans := <-answered:
+		if ans.err != nil || ans.code != 200 || ans.body != "ok /early" {
+			t.Fatalf("the early request got %d %q %v; want 200 from the backend", ans.code, ans.body, ans.err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the early request was not answered once the routes were in")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
 	}
 }
 
