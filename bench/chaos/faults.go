@@ -145,7 +145,7 @@ func (b *bench) agentRestarts(ctx context.Context, res *results) error {
 		return err
 	}
 	r.Traffic = b.tr.window(start, end, nil)
-	r.Flaps = len(b.watch.allChanges(start, end))
+	r.Flaps = len(b.watch.changesOf("", start, end))
 	res.Faults = append(res.Faults, r)
 	return nil
 }
@@ -214,7 +214,7 @@ func (b *bench) etcdFreeze(ctx context.Context, res *results) error {
 	}
 	end := time.Now()
 	r.Traffic = b.tr.window(start, end, nil)
-	r.Flaps = len(b.watch.allChanges(start, end))
+	r.Flaps = len(b.watch.changesOf("", start, end))
 	res.Faults = append(res.Faults, r)
 	return nil
 }

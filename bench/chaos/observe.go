@@ -106,26 +106,14 @@ func (w *sliceWatcher) poll(ctx context.Context) {
 	w.cur = seen
 }
 
-// changesOf returns the readiness changes of ip (every watched Service) in [from, to).
+// changesOf returns the readiness changes of ip (every watched Service; "" = every
+// endpoint) in [from, to).
 func (w *sliceWatcher) changesOf(ip string, from, to time.Time) []readyChange {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var out []readyChange
 	for _, c := range w.changes {
-		if strings.HasSuffix(c.Key, "/"+ip) && !c.At.Before(from) && c.At.Before(to) {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// allChanges returns every readiness change in [from, to).
-func (w *sliceWatcher) allChanges(from, to time.Time) []readyChange {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var out []readyChange
-	for _, c := range w.changes {
-		if !c.At.Before(from) && c.At.Before(to) {
+		if (ip == "" || strings.HasSuffix(c.Key, "/"+ip)) && !c.At.Before(from) && c.At.Before(to) {
 			out = append(out, c)
 		}
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -147,11 +148,10 @@ func newLabKubeletCommand(g *globals) *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := lab.Load(runRoot, labName)
+			c, ctx, stop, err := labProcess(cmd, runRoot, labName)
 			if err != nil {
-				return fmt.Errorf("lab %q: %w", labName, err)
+				return err
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			log := g.logger()
 			var src *source.Source
@@ -203,11 +203,10 @@ func newLabStoreRelayCommand(g *globals) *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := lab.Load(runRoot, labName)
+			c, ctx, stop, err := labProcess(cmd, runRoot, labName)
 			if err != nil {
-				return fmt.Errorf("lab %q: %w", labName, err)
+				return err
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			return lab.ServeStoreRelay(ctx, c, g.logger())
 		},
@@ -215,6 +214,17 @@ func newLabStoreRelayCommand(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&labName, "lab", "lab", "lab name")
 	cmd.Flags().StringVar(&runRoot, "run-root", "/run/fjord", "parent of the lab's state directory")
 	return cmd
+}
+
+// labProcess is how the hidden commands 'lab up' starts begin: the lab's configuration,
+// and a context that ends on SIGINT or SIGTERM ('lab down').
+func labProcess(cmd *cobra.Command, runRoot, labName string) (lab.Config, context.Context, context.CancelFunc, error) {
+	c, err := lab.Load(runRoot, labName)
+	if err != nil {
+		return c, nil, nil, fmt.Errorf("lab %q: %w", labName, err)
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+	return c, ctx, stop, nil
 }
 
 // newLabKubectlCommand runs the lab's kubectl as its admin.

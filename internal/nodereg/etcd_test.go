@@ -3,7 +3,6 @@ package nodereg_test
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -11,9 +10,7 @@ import (
 
 	"github.com/fjord-net/fjord/internal/lab"
 	"github.com/fjord-net/fjord/internal/nodereg"
-	"github.com/fjord-net/fjord/internal/store"
 	"github.com/fjord-net/fjord/internal/store/storetest"
-	"github.com/fjord-net/fjord/internal/testutil/stallnet"
 )
 
 // TestLeaseRidesOutAHiccup: with the lab's Lease TTL, a node whose link to the store
@@ -25,16 +22,10 @@ func TestLeaseRidesOutAHiccup(t *testing.T) {
 		t.Skip("needs an embedded etcd")
 	}
 	env := storetest.Start(t)
-	link := stallnet.New(t, strings.TrimPrefix(env.Endpoint, "unix://"))
-
+	st, link := env.Stalled(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cli, err := store.Connect(ctx, store.ClientConfig{Endpoints: []string{link.Endpoint()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	reg := nodereg.NewEtcd(store.New(cli, ""), lab.LeaseTTL, slog.New(slog.DiscardHandler))
+	reg := nodereg.NewEtcd(st, lab.LeaseTTL, slog.New(slog.DiscardHandler))
 	done := make(chan struct{})
 	go func() { defer close(done); _ = reg.KeepAlive(ctx, "n1") }()
 	defer func() { cancel(); <-done }()

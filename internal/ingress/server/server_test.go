@@ -17,7 +17,6 @@ import (
 	"github.com/fjord-net/fjord/internal/source"
 	"github.com/fjord-net/fjord/internal/store"
 	"github.com/fjord-net/fjord/internal/store/storetest"
-	"github.com/fjord-net/fjord/internal/testutil/stallnet"
 )
 
 type addrs struct{ http, https, metrics net.Addr }
@@ -27,41 +26,18 @@ func TestRunServesRoutesMetricsAndShutsDownGracefully(t *testing.T) {
 
 	// A backend whose response takes a while, to prove shutdown waits.
 	release, arrived := make(chan struct{}), make(chan struct{})
-	bl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	backend := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	seedWeb(t, env.Store, startBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			close(arrived)
 			<-release
 		}
 		io.WriteString(w, "ok "+r.URL.Path)
-	})}
-	go backend.Serve(bl)
-	t.Cleanup(func() { backend.Close() })
-
-	seedWeb(t, env.Store, bl.Addr().(*net.TCPAddr).Port)
+	}))
 
 	accessLog := &lockedWriter{}
-	got := make(chan addrs, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Config{
-			HTTPAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0",
-			ConfigMap: "ingress-nginx/nginx-configuration", Class: "nginx",
-			AccessLog: accessLog, ShutdownTimeout: 10 * time.Second, Source: source.New(source.NewStore(env.Store), 0),
-			Listening: func(h, s, m net.Addr) { got <- addrs{h, s, m} },
-		})
-	}()
-	var a addrs
-	select {
-	case a = <-got:
-	case err := <-done:
-		t.Fatal(err)
-	}
+	a, done := startRun(t, ctx, Config{MetricsAddr: "127.0.0.1:0", AccessLog: accessLog, Source: source.New(source.NewStore(env.Store), 0)})
 
 	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
 	defer tr.CloseIdleConnections()
@@ -163,6 +139,39 @@ func TestRunServesRoutesMetricsAndShutsDownGracefully(t *testing.T) {
 	}
 }
 
+// startRun runs the ingress on loopback ports with the seed's ConfigMap and class nginx
+// (cfg gives the rest) until ctx ends, and returns its addresses once it listens and
+// where Run's result will arrive.
+func startRun(t *testing.T, ctx context.Context, cfg Config) (addrs, <-chan error) {
+	t.Helper()
+	cfg.HTTPAddr, cfg.HTTPSAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.ConfigMap, cfg.Class, cfg.ShutdownTimeout = "ingress-nginx/nginx-configuration", "nginx", 10*time.Second
+	got := make(chan addrs, 1)
+	cfg.Listening = func(h, s, m net.Addr) { got <- addrs{h, s, m} }
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg) }()
+	select {
+	case a := <-got:
+		return a, done
+	case err := <-done:
+		t.Fatal(err)
+	}
+	return addrs{}, nil
+}
+
+// startBackend serves h on a loopback port until the test ends and returns the port.
+func startBackend(t *testing.T, h http.HandlerFunc) int {
+	t.Helper()
+	bl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := &http.Server{Handler: h}
+	go backend.Serve(bl)
+	t.Cleanup(func() { backend.Close() })
+	return bl.Addr().(*net.TCPAddr).Port
+}
+
 // seedWeb stores the seed's ConfigMap, a Service web with one endpoint on
 // 127.0.0.1:port and an Ingress sending Host web.example to it.
 func seedWeb(t *testing.T, st *store.Store, port int) {
@@ -209,43 +218,14 @@ spec:
 // them, never with a 404 from an empty routing table.
 func TestNothingAnsweredBeforeRoutes(t *testing.T) {
 	env := storetest.Start(t)
-	backend := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "ok "+r.URL.Path)
-	})}
-	bl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go backend.Serve(bl)
-	t.Cleanup(func() { backend.Close() })
-	seedWeb(t, env.Store, bl.Addr().(*net.TCPAddr).Port)
+	seedWeb(t, env.Store, startBackend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok "+r.URL.Path) }))
 
 	// The ingress reads the store through a link held until the request is in.
-	link := stallnet.New(t, strings.TrimPrefix(env.Endpoint, "unix://"))
+	st, link := env.Stalled(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cli, err := store.Connect(ctx, store.ClientConfig{Endpoints: []string{link.Endpoint()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
 	link.Hold()
-	got := make(chan addrs, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Config{
-			HTTPAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0",
-			ConfigMap: "ingress-nginx/nginx-configuration", Class: "nginx", ShutdownTimeout: 10 * time.Second,
-			Source:    source.New(source.NewStore(store.New(cli, "")), 0),
-			Listening: func(h, s, m net.Addr) { got <- addrs{h, s, m} },
-		})
-	}()
-	var a addrs
-	select {
-	case a = <-got:
-	case err := <-done:
-		t.Fatal(err)
-	}
+	a, done := startRun(t, ctx, Config{Source: source.New(source.NewStore(st), 0)})
 	type answer struct {
 		code int
 		body string
