@@ -21,13 +21,9 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/fjord-net/fjord/bench/benchkit"
@@ -52,22 +48,12 @@ func main() {
 }
 
 func run() int {
-	if os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "bench-troubleshoot: must run as root (it creates network namespaces)")
-		return 2
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), *flagTimeout)
-	defer cancel()
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer stop()
-	fjord, err := filepath.Abs(*flagFjord)
-	if err == nil {
-		_, err = os.Stat(fjord)
-	}
+	ctx, stop, fjord, err := benchkit.Start(*flagFjord, *flagTimeout)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "bench-troubleshoot: fjord binary: %v (run make build first)\n", err)
+		fmt.Fprintln(os.Stderr, "bench-troubleshoot:", err)
 		return 2
 	}
+	defer stop()
 	b := &bench{fjord: fjord, env: append(os.Environ(), "FJORD_ETCD_ENDPOINTS=unix:///run/fjord/"+labName+"/etcd.sock")}
 	defer b.down()
 	res := &results{Start: time.Now().UTC(), CPU: benchkit.CPUModel(), Kernel: benchkit.KernelRelease(), LoadStart: benchkit.LoadAvg(), Commit: benchkit.Commit(".")}

@@ -82,7 +82,7 @@ Where objects come from:
 	fl.StringVar(&f.cniPluginsFrom, "cni-plugins-from", "/usr/lib/fjord/cni", "where the reference plugins to install (portmap, loopback) are")
 	fl.DurationVar(&f.podCIDRWait, "pod-cidr-wait", 10*time.Second, "Kubernetes mode: how long to wait for the controller-manager to set the Node's podCIDRs before allocating one")
 	fl.StringVar(&f.stateDir, "state-dir", DefaultStateDir, "embedded store's directory (used without --etcd-endpoints)")
-	fl.DurationVar(&f.leaseTTL, "lease-ttl", 15*time.Second, "etcd mode: node liveness lease; a node silent this long is NotReady")
+	fl.DurationVar(&f.leaseTTL, "lease-ttl", 15*time.Second, "etcd mode: node liveness lease (renewed every quarter of it); a node silent this long is NotReady, and an endpoints controller leader silent this long is replaced")
 	fl.DurationVar(&f.resync, "resync", 30*time.Second, "full reconcile period (repairs drift)")
 	fl.StringVar(&f.serviceCIDR, "service-cidr", "10.96.0.0/16", "service cluster IP range; made local on the node so services without endpoints reject at once")
 	fl.BoolVar(&f.endpointsController, "endpoints-controller", true, "take part in electing the one EndpointSlice writer of the cluster")
@@ -168,7 +168,7 @@ func runAgent(ctx context.Context, g *globals, f agentFlags) error {
 		}()
 	}
 	if be.store != nil && f.endpointsController {
-		ec, err := endpoints.New(be.store, be.src, endpoints.Config{Identity: cfg.NodeName}, log)
+		ec, err := endpoints.New(be.store, be.src, endpoints.Config{Identity: cfg.NodeName, SessionTTL: f.leaseTTL}, log)
 		if err != nil {
 			return err
 		}

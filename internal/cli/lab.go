@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -73,7 +74,7 @@ runtime creates them (a namespace, then the CNI plugin). Underlay addresses come
 			lab.PrintMatrix(g.streams.Out, res)
 			return err
 		},
-	}, newLabRestartAgentCommand(g, &name, &runRoot), newLabKubeletCommand(g), newLabKubectlCommand(g, &name, &runRoot),
+	}, newLabRestartAgentCommand(g, &name, &runRoot), newLabKubeletCommand(g), newLabStoreRelayCommand(g), newLabKubectlCommand(g, &name, &runRoot),
 		newLabFaultCommand(g, &name, &runRoot), newLabFaultHogCommand(), newLabRouterCommand(g, &name, &runRoot))
 	return cmd
 }
@@ -153,11 +154,10 @@ func newLabKubeletCommand(g *globals) *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := lab.Load(runRoot, labName)
+			c, ctx, stop, err := labProcess(cmd, runRoot, labName)
 			if err != nil {
-				return fmt.Errorf("lab %q: %w", labName, err)
+				return err
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			log := g.logger()
 			var src *source.Source
@@ -199,6 +199,38 @@ func newLabKubeletCommand(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&labName, "lab", "lab", "lab name")
 	cmd.Flags().StringVar(&runRoot, "run-root", "/run/fjord", "parent of the lab's state directory")
 	return cmd
+}
+
+func newLabStoreRelayCommand(g *globals) *cobra.Command {
+	var labName, runRoot string
+	cmd := &cobra.Command{
+		Use:    "store-relay",
+		Short:  "The lab's store for its nodes, through the underlay (started by 'lab up')",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, ctx, stop, err := labProcess(cmd, runRoot, labName)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			return lab.ServeStoreRelay(ctx, c, g.logger())
+		},
+	}
+	cmd.Flags().StringVar(&labName, "lab", "lab", "lab name")
+	cmd.Flags().StringVar(&runRoot, "run-root", "/run/fjord", "parent of the lab's state directory")
+	return cmd
+}
+
+// labProcess is how the hidden commands 'lab up' starts begin: the lab's configuration,
+// and a context that ends on SIGINT or SIGTERM ('lab down').
+func labProcess(cmd *cobra.Command, runRoot, labName string) (lab.Config, context.Context, context.CancelFunc, error) {
+	c, err := lab.Load(runRoot, labName)
+	if err != nil {
+		return c, nil, nil, fmt.Errorf("lab %q: %w", labName, err)
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+	return c, ctx, stop, nil
 }
 
 // newLabKubectlCommand runs the lab's kubectl as its admin.

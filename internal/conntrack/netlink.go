@@ -55,9 +55,9 @@ func (n *Netlink) Close() {
 // maxDumpRetries bounds the retries when the table changes during a dump.
 const maxDumpRetries = 3
 
-// DeleteUDP dumps the conntrack table once per address family in use and deletes every
+// Delete dumps the conntrack table once per address family in use and deletes every
 // entry a selector matches.
-func (n *Netlink) DeleteUDP(sels ...Selector) (int, error) {
+func (n *Netlink) Delete(sels ...Selector) (int, error) {
 	if err := ValidateAll(sels); err != nil {
 		return 0, err
 	}
@@ -87,14 +87,14 @@ func (n *Netlink) DeleteUDP(sels ...Selector) (int, error) {
 			}
 		}
 		if err != nil {
-			return total, fmt.Errorf("conntrack: delete UDP entries: %w", err)
+			return total, fmt.Errorf("conntrack: delete entries: %w", err)
 		}
 	}
 	return total, nil
 }
 
-// ListUDP returns the UDP entries of one family, for diagnostics and tests.
-func (n *Netlink) ListUDP(ipv6 bool) ([]Flow, error) {
+// List returns the UDP and TCP entries of one family, for diagnostics and tests.
+func (n *Netlink) List(ipv6 bool) ([]Flow, error) {
 	fam := netlink.InetFamily(unix.AF_INET)
 	if ipv6 {
 		fam = unix.AF_INET6
@@ -105,7 +105,7 @@ func (n *Netlink) ListUDP(ipv6 bool) ([]Flow, error) {
 	}
 	var out []Flow
 	for _, f := range flows {
-		if fl := flowOf(f); fl.Protocol == ProtoUDP {
+		if fl := flowOf(f); fl.Protocol == ProtoUDP || fl.Protocol == ProtoTCP {
 			out = append(out, fl)
 		}
 	}
@@ -127,12 +127,16 @@ func (f filter) MatchConntrackFlow(cf *netlink.ConntrackFlow) bool {
 }
 
 func flowOf(cf *netlink.ConntrackFlow) Flow {
-	return Flow{
+	f := Flow{
 		Protocol: cf.Forward.Protocol,
 		OrigSrc:  addrPort(cf.Forward.SrcIP, cf.Forward.SrcPort),
 		OrigDst:  addrPort(cf.Forward.DstIP, cf.Forward.DstPort),
 		ReplySrc: addrPort(cf.Reverse.SrcIP, cf.Reverse.SrcPort),
 	}
+	if tcp, ok := cf.ProtoInfo.(*netlink.ProtoInfoTCP); ok {
+		f.TCPState = tcp.State
+	}
+	return f
 }
 
 func addrPort(ip net.IP, port uint16) netip.AddrPort {

@@ -6,8 +6,15 @@ import (
 	"net/netip"
 )
 
-// ProtoUDP is IPPROTO_UDP.
-const ProtoUDP = 17
+// IP protocol numbers.
+const (
+	ProtoTCP = 6
+	ProtoUDP = 17
+)
+
+// TCPSynSent is conntrack's TCP state of a connection whose SYN has had no answer
+// (TCP_CONNTRACK_SYN_SENT).
+const TCPSynSent = 1
 
 // Flow is the part of one conntrack entry a Selector looks at.
 type Flow struct {
@@ -15,15 +22,18 @@ type Flow struct {
 	OrigSrc  netip.AddrPort // the client
 	OrigDst  netip.AddrPort // where the client sent: service IP:port, or node IP:nodePort
 	ReplySrc netip.AddrPort // who answers after DNAT: the endpoint
+	TCPState uint8          // conntrack's TCP state (TCP only)
 }
 
 func (f Flow) String() string {
 	return fmt.Sprintf("proto=%d %s -> %s (reply from %s)", f.Protocol, f.OrigSrc, f.OrigDst, f.ReplySrc)
 }
 
-// Selector picks UDP entries. A zero field matches anything, but a selector must name at
-// least one address: an empty one would match every UDP flow on the node.
+// Selector picks UDP entries, or (Protocol ProtoTCP, see TCP) TCP entries that never
+// had an answer. A zero field matches anything, but a selector must name at least one
+// address: an empty one would match every UDP flow on the node.
 type Selector struct {
+	Protocol    uint8      // ProtoUDP (also when 0) or ProtoTCP
 	OrigDst     netip.Addr // the service IP
 	OrigDstPort uint16     // the service port, or a node port
 	ReplySrc    netip.Addr // the endpoint
@@ -48,6 +58,24 @@ func ServiceIP(serviceIP netip.Addr, port uint16) Selector {
 	return Selector{OrigDst: serviceIP, OrigDstPort: port}
 }
 
+// TCP makes s select TCP entries instead of UDP ones, and of those only the ones whose
+// SYN never had an answer (SYN_SENT): the client has given up on them, but conntrack
+// keeps them, and their DNAT, for two minutes, so a new connection that happens to reuse
+// the client's source port would be sent to the endpoint that went away and time out.
+// An answered connection is never selected: it may still be finishing on an endpoint
+// that is terminating.
+func (s Selector) TCP() Selector {
+	s.Protocol = ProtoTCP
+	return s
+}
+
+func (s Selector) protocol() uint8 {
+	if s.Protocol == 0 {
+		return ProtoUDP
+	}
+	return s.Protocol
+}
+
 // Validate rejects selectors that would match too much or nothing sensible.
 func (s Selector) Validate() error {
 	switch {
@@ -55,6 +83,8 @@ func (s Selector) Validate() error {
 		return fmt.Errorf("conntrack selector %v: needs a service IP or an endpoint IP", s)
 	case s.OrigDst.IsValid() && s.ReplySrc.IsValid() && s.OrigDst.Unmap().Is4() != s.ReplySrc.Unmap().Is4():
 		return fmt.Errorf("conntrack selector %v: service IP and endpoint IP are of different families", s)
+	case s.protocol() != ProtoUDP && s.protocol() != ProtoTCP:
+		return fmt.Errorf("conntrack selector %v: protocol %d is neither UDP nor TCP", s, s.Protocol)
 	}
 	return nil
 }
@@ -68,12 +98,17 @@ func (s Selector) IPv6() bool {
 }
 
 func (s Selector) String() string {
-	return fmt.Sprintf("{udp dst=%v dport=%d reply-src=%v}", s.OrigDst, s.OrigDstPort, s.ReplySrc)
+	proto := "udp"
+	if s.protocol() == ProtoTCP {
+		proto = "tcp syn-sent"
+	}
+	return fmt.Sprintf("{%s dst=%v dport=%d reply-src=%v}", proto, s.OrigDst, s.OrigDstPort, s.ReplySrc)
 }
 
-// Matches reports whether a flow is selected: it is UDP and every set field is equal.
+// Matches reports whether a flow is selected: it has the selector's protocol (for TCP,
+// its SYN still unanswered) and every set field is equal.
 func (s Selector) Matches(f Flow) bool {
-	if f.Protocol != ProtoUDP {
+	if f.Protocol != s.protocol() || (f.Protocol == ProtoTCP && f.TCPState != TCPSynSent) {
 		return false
 	}
 	if s.OrigDst.IsValid() && s.OrigDst.Unmap() != f.OrigDst.Addr().Unmap() {
@@ -90,9 +125,9 @@ func (s Selector) Matches(f Flow) bool {
 
 // Cleaner deletes conntrack entries.
 type Cleaner interface {
-	// DeleteUDP deletes every UDP entry that any selector matches and returns how many
-	// it deleted. Invalid selectors fail the whole call before anything is deleted.
-	DeleteUDP(sels ...Selector) (int, error)
+	// Delete deletes every entry that any selector matches and returns how many it
+	// deleted. Invalid selectors fail the whole call before anything is deleted.
+	Delete(sels ...Selector) (int, error)
 }
 
 // ValidateAll checks every selector and joins the errors.

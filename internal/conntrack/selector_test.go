@@ -13,8 +13,10 @@ func TestSelectorMatches(t *testing.T) {
 	dns := Flow{Protocol: ProtoUDP, OrigSrc: ap("10.244.2.7:40000"), OrigDst: ap("10.96.0.10:53"), ReplySrc: ap("10.244.1.5:53")}
 	// The same through a node port.
 	nodePort := Flow{Protocol: ProtoUDP, OrigSrc: ap("198.18.0.9:40000"), OrigDst: ap("198.18.0.1:30053"), ReplySrc: ap("10.244.1.5:53")}
-	tcp := dns
-	tcp.Protocol = 6
+	tcp := dns // answered: established
+	tcp.Protocol, tcp.TCPState = ProtoTCP, 3
+	synSent := tcp // never answered
+	synSent.TCPState = TCPSynSent
 	v6 := Flow{Protocol: ProtoUDP, OrigSrc: ap("[fd00::7]:40000"), OrigDst: ap("[fd00:96::10]:53"), ReplySrc: ap("[fd00:244::5]:53")}
 	mapped := Flow{Protocol: ProtoUDP, OrigSrc: ap("[::ffff:10.244.2.7]:1"), OrigDst: ap("[::ffff:10.96.0.10]:53"), ReplySrc: ap("[::ffff:10.244.1.5]:53")}
 
@@ -28,7 +30,12 @@ func TestSelectorMatches(t *testing.T) {
 		{"other endpoint kept", ServiceEndpoint(ip("10.96.0.10"), 53, ip("10.244.1.6")), dns, false},
 		{"other service port kept", ServiceEndpoint(ip("10.96.0.10"), 5353, ip("10.244.1.5")), dns, false},
 		{"other service kept", ServiceEndpoint(ip("10.96.0.11"), 53, ip("10.244.1.5")), dns, false},
-		{"tcp never", ServiceEndpoint(ip("10.96.0.10"), 53, ip("10.244.1.5")), tcp, false},
+		{"a UDP selector never picks TCP", ServiceEndpoint(ip("10.96.0.10"), 53, ip("10.244.1.5")), synSent, false},
+		{"tcp never answered", ServiceEndpoint(ip("10.96.0.10"), 53, ip("10.244.1.5")).TCP(), synSent, true},
+		{"tcp answered is kept", ServiceEndpoint(ip("10.96.0.10"), 53, ip("10.244.1.5")).TCP(), tcp, false},
+		{"tcp other endpoint kept", ServiceEndpoint(ip("10.96.0.10"), 53, ip("10.244.1.6")).TCP(), synSent, false},
+		{"tcp node port never answered", NodePortEndpoint(30053, ip("10.244.1.5")).TCP(), func() Flow { f := nodePort; f.Protocol, f.TCPState = ProtoTCP, TCPSynSent; return f }(), true},
+		{"a TCP selector never picks UDP", ServiceEndpoint(ip("10.96.0.10"), 53, ip("10.244.1.5")).TCP(), dns, false},
 		{"node port endpoint", NodePortEndpoint(30053, ip("10.244.1.5")), nodePort, true},
 		{"node port other endpoint", NodePortEndpoint(30053, ip("10.244.1.6")), nodePort, false},
 		{"node port does not match the cluster IP flow", NodePortEndpoint(30053, ip("10.244.1.5")), dns, false},
@@ -56,6 +63,7 @@ func TestSelectorValidate(t *testing.T) {
 		{},
 		{OrigDstPort: 53},
 		ServiceEndpoint(ip("10.96.0.10"), 53, ip("fd00::5")),
+		{Protocol: 132, OrigDst: ip("10.96.0.10")},
 	}
 	for _, s := range bad {
 		if err := s.Validate(); err == nil {

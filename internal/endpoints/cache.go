@@ -3,7 +3,9 @@ package endpoints
 import (
 	"sort"
 	"sync"
+	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -33,7 +35,8 @@ type cache struct {
 	mu       sync.Mutex
 	services map[types.NamespacedName]*corev1.Service
 	pods     map[string]map[string]*corev1.Pod // namespace → name
-	live     map[string]bool                   // node name → its Lease exists
+	live     *liveness                         // which nodes are alive, from their Leases
+	now      func() time.Time                  // the clock Lease events are timed on
 	slices   map[string]map[string]*discoveryv1.EndpointSlice
 	owned    map[types.NamespacedName]map[string]*discoveryv1.EndpointSlice // managed slices by their Service
 	listed   map[string]bool
@@ -41,11 +44,16 @@ type cache struct {
 	all      bool // every service is dirty
 }
 
-func newCache() *cache {
+// newCache returns an empty cache; now is the clock (nil = time.Now).
+func newCache(now func() time.Time) *cache {
+	if now == nil {
+		now = time.Now
+	}
 	return &cache{
+		now:      now,
 		services: map[types.NamespacedName]*corev1.Service{},
 		pods:     map[string]map[string]*corev1.Pod{},
-		live:     map[string]bool{},
+		live:     newLiveness(),
 		slices:   map[string]map[string]*discoveryv1.EndpointSlice{},
 		owned:    map[types.NamespacedName]map[string]*discoveryv1.EndpointSlice{},
 		listed:   map[string]bool{},
@@ -71,7 +79,7 @@ func (c *cache) replace(kind string, list []objects.Object) {
 	case kindPod:
 		c.pods = map[string]map[string]*corev1.Pod{}
 	case kindLease:
-		c.live = map[string]bool{}
+		c.live.reset()
 	case kindSlice:
 		c.slices = map[string]map[string]*discoveryv1.EndpointSlice{}
 		c.owned = map[types.NamespacedName]map[string]*discoveryv1.EndpointSlice{}
@@ -100,9 +108,17 @@ func (c *cache) update(obj objects.Object, deleted bool) {
 			c.dirty[key(o.Namespace, svc)] = true
 		}
 	default: // a Lease: any pod may be on that node, if its liveness changed
-		if c.live[obj.GetName()] == deleted {
+		now := c.now()
+		was := c.live.alive(obj.GetName(), now)
+		if deleted {
+			c.live.gone(obj.GetName(), leaseDuration(obj), now)
+		} else {
+			c.live.seen(obj.GetName(), leaseDuration(obj), now)
+		}
+		if c.live.alive(obj.GetName(), now) != was {
 			c.all = true
 		}
+		return
 	}
 	if deleted {
 		c.remove(obj)
@@ -134,8 +150,16 @@ func (c *cache) put(obj objects.Object) {
 			c.owned[k][o.Name] = o
 		}
 	default:
-		c.live[obj.GetName()] = true
+		c.live.seen(obj.GetName(), leaseDuration(obj), c.now())
 	}
+}
+
+// leaseDuration is a Lease's spec.leaseDurationSeconds (0 when unset or not a Lease).
+func leaseDuration(obj objects.Object) time.Duration {
+	if l, ok := obj.(*coordinationv1.Lease); ok && l.Spec.LeaseDurationSeconds != nil {
+		return time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
+	}
+	return 0
 }
 
 func (c *cache) remove(obj objects.Object) {
@@ -147,8 +171,6 @@ func (c *cache) remove(obj objects.Object) {
 	case *discoveryv1.EndpointSlice:
 		c.unindex(c.slices[o.Namespace][o.Name])
 		delete(c.slices[o.Namespace], o.Name)
-	default:
-		delete(c.live, obj.GetName())
 	}
 }
 
@@ -202,6 +224,10 @@ func (c *cache) takePlan() (p Plan, covered []types.NamespacedName, ok bool) {
 			return Plan{}, nil, false
 		}
 	}
+	live, expired := c.live.set(c.now())
+	if expired { // a node given time to come back did not
+		c.all = true
+	}
 	if c.all {
 		for k := range c.services {
 			c.dirty[k] = true
@@ -224,11 +250,19 @@ func (c *cache) takePlan() (p Plan, covered []types.NamespacedName, ok bool) {
 	for _, k := range covered {
 		var desired []*discoveryv1.EndpointSlice
 		if svc := c.services[k]; svc != nil {
-			desired = Desired(svc, c.podList(k.Namespace), c.live)
+			desired = Desired(svc, c.podList(k.Namespace), live)
 		}
 		p.add(planService(k.Name, desired, c.slices[k.Namespace], c.owned[k]))
 	}
 	return p, covered, true
+}
+
+// nextLivenessChange is when a node's liveness changes without any event (zero:
+// never): the controller plans again then.
+func (c *cache) nextLivenessChange() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.live.next()
 }
 
 func (c *cache) podList(ns string) []*corev1.Pod {

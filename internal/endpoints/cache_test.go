@@ -13,7 +13,7 @@ import (
 // A partial view must never be planned: with pods not yet listed, every endpoint would
 // look gone.
 func TestCachePlansNothingUntilEveryKindIsListed(t *testing.T) {
-	c := newCache()
+	c := newCache(nil)
 	svc := testService("web", map[string]string{"app": "web"}, port("http", 80, intstr.FromInt32(80)))
 	pod := testPod("a", "10.244.1.2", "n1", true)
 	existing := Desired(svc, nil, nil)[0] // stored while the pod was not there
@@ -51,7 +51,7 @@ func TestCachePlansNothingUntilEveryKindIsListed(t *testing.T) {
 // the next plan cover every service (at 30,000 services that was a CPU-second per
 // renewal). A node's Lease going away does.
 func TestCacheLeaseRenewalDirtiesNothing(t *testing.T) {
-	c := newCache()
+	c := newCache(nil)
 	svc := testService("web", map[string]string{"app": "web"}, port("http", 80, intstr.FromInt32(80)))
 	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "n1", Namespace: LeaseNamespace}}
 	c.replace(kindService, []objects.Object{svc})
@@ -76,7 +76,7 @@ func TestCacheLeaseRenewalDirtiesNothing(t *testing.T) {
 // The by-Service index follows a slice whose service label changes, so the old
 // Service's plan deletes nothing it no longer owns and the new one sees it.
 func TestCacheOwnedIndexFollowsRelabel(t *testing.T) {
-	c := newCache()
+	c := newCache(nil)
 	web := testService("web", map[string]string{"app": "web"}, port("http", 80, intstr.FromInt32(80)))
 	es := Desired(web, nil, nil)[0]
 	c.update(es, false)

@@ -79,7 +79,7 @@ func New(st *store.Store, src *source.Source, cfg Config, log *slog.Logger) (*Co
 		log = slog.Default()
 	}
 	c := &Controller{st: st, w: st, cfg: cfg.withDefaults(), log: log.With("component", "endpoints"),
-		cc: newCache(), kick: make(chan struct{}, 1), synced: map[string]func() bool{}}
+		cc: newCache(nil), kick: make(chan struct{}, 1), synced: map[string]func() bool{}}
 	informers := map[string]toolscache.SharedIndexInformer{
 		kindService: src.Services(), kindPod: src.Pods(), kindLease: src.Leases(LeaseNamespace), kindSlice: src.EndpointSlices(),
 	}

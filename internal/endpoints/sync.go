@@ -23,7 +23,7 @@ func (c *Controller) lead(ctx context.Context, fence store.Fence) {
 
 	resync := time.NewTicker(c.cfg.Resync)
 	defer resync.Stop()
-	var retry <-chan time.Time
+	var retry, graceEnd <-chan time.Time
 	delay := 200 * time.Millisecond
 	for {
 		select {
@@ -32,6 +32,8 @@ func (c *Controller) lead(ctx context.Context, fence store.Fence) {
 		case <-kick:
 		case <-retry:
 			retry = nil
+		case <-graceEnd: // a node given time to come back after a stall did not
+			graceEnd = nil
 		case <-resync.C:
 			cc.markAll()
 		}
@@ -46,6 +48,9 @@ func (c *Controller) lead(ctx context.Context, fence store.Fence) {
 		default:
 		}
 		p, covered, ok := cc.takePlan()
+		if t := cc.nextLivenessChange(); !t.IsZero() {
+			graceEnd = time.After(time.Until(t))
+		}
 		if !ok {
 			continue // an informer pokes again once it has listed
 		}

@@ -196,6 +196,21 @@ func (c Config) nodeRackRoutes(nh *netlink.Handle, i int) error {
 	return nil
 }
 
+// hostRackRoutes routes the other racks' subnets from the root namespace through rack
+// 1's router leg, so nodes of every rack reach the store relay on the host link and its
+// answers go back into the lab, never out of the host's default route. The routes go
+// with the host link when the lab is removed.
+func (c Config) hostRackRoutes(root *netlink.Handle, hostEnd netlink.Link) error {
+	gw := c.RouterAddr(1)
+	for k := 2; k <= c.Racks; k++ {
+		r := &netlink.Route{Dst: ipnet(c.RackSubnet(k)), Gw: gw.AsSlice(), LinkIndex: hostEnd.Attrs().Index, Protocol: unix.RTPROT_STATIC}
+		if err := root.RouteAdd(r); err != nil {
+			return fmt.Errorf("host route to rack %d: %w", k, err)
+		}
+	}
+	return nil
+}
+
 // racksPreflight checks the other racks' subnets and the routing daemon.
 func (c Config) racksPreflight() error {
 	if !c.racked() {

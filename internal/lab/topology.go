@@ -72,7 +72,10 @@ func (c Config) buildUnderlay() error {
 		return err
 	}
 	if c.racked() {
-		return c.buildRacks(h, ns)
+		if err := c.buildRacks(h, ns); err != nil {
+			return err
+		}
+		return c.hostRackRoutes(root, hostEnd)
 	}
 	return nil
 }

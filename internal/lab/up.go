@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -140,6 +141,14 @@ func Up(ctx context.Context, c Config, out io.Writer) (err error) {
 			return err
 		}
 	}
+	if err := step(fmt.Sprintf("store relay for the nodes on %v", c.StoreRelayAddr()), func() error {
+		if _, err := c.spawn("store-relay", "", "lab", "store-relay", "--lab", c.Name, "--run-root", c.RunRoot); err != nil {
+			return err
+		}
+		return c.waitStoreRelay(ctx)
+	}); err != nil {
+		return err
+	}
 	if err := step(fmt.Sprintf("%d agents (%s mode)", c.Nodes, c.Mode), func() error {
 		for i := 1; i <= c.Nodes; i++ {
 			if _, err := c.spawn("agent-"+c.NodeName(i), c.nodeNSPath(i), c.agentArgs(i)...); err != nil {
@@ -211,13 +220,19 @@ func Up(ctx context.Context, c Config, out io.Writer) (err error) {
 	return nil
 }
 
+// LeaseTTL is the lab agents' --lease-ttl: a node cut off is out of every Service
+// within about 5 s (the Lease runs out 3-4 s after the last renewal, then the endpoints
+// controller and the service proxies react), while a 1 s hiccup, renewals every second
+// held up by it and a TCP retransmission, stays well inside it.
+const LeaseTTL = 4 * time.Second
+
 func (c Config) agentArgs(i int) []string {
 	dir := c.NodeDir(i)
 	args := []string{"agent", "--node-name", c.NodeName(i), "--iface", "eth0",
-		"--etcd-endpoints", etcdserver.SocketEndpoint(c.EtcdSocket()),
+		"--etcd-endpoints", c.nodeStoreEndpoint(),
 		"--mode", string(c.Mode), "--cluster-cidr", c.ClusterCIDR.String(),
 		"--run-dir", filepath.Join(dir, "run"), "--cni-conf-dir", filepath.Join(dir, "cni", "net.d"),
-		"--cni-data-dir", filepath.Join(dir, "cni", "networks"), "--state-dir", dir, "--cni-version", "1.1.0", "--lease-ttl", "10s"}
+		"--cni-data-dir", filepath.Join(dir, "cni", "networks"), "--state-dir", dir, "--cni-version", "1.1.0", "--lease-ttl", LeaseTTL.String()}
 	if c.PodMTU > 0 {
 		args = append(args, "--mtu", strconv.Itoa(c.PodMTU))
 	}
@@ -235,12 +250,12 @@ func (c Config) ingressArgs() []string {
 	addr := c.NodeAddr(1).String()
 	return []string{"ingress", "--http-addr", addr + ":80", "--https-addr", addr + ":443", "--metrics-addr", addr + ":10254",
 		"--access-log", filepath.Join(c.LogDir(), "ingress-access.log"),
-		"--etcd-endpoints", etcdserver.SocketEndpoint(c.EtcdSocket())}
+		"--etcd-endpoints", c.nodeStoreEndpoint()}
 }
 
 func (c Config) kubeletArgs(i int) []string {
 	return []string{"lab", "kubelet", "--node-name", c.NodeName(i), "--lab", c.Name, "--run-root", c.RunRoot,
-		"--etcd-endpoints", etcdserver.SocketEndpoint(c.EtcdSocket())}
+		"--etcd-endpoints", c.nodeStoreEndpoint()}
 }
 
 // NodeNames lists the lab's node names.
@@ -290,6 +305,22 @@ func (c Config) waitStore(ctx context.Context) (*store.Store, func(), error) {
 		}
 	}
 	return nil, nil, fmt.Errorf("etcd did not come up (last error %v; see %s)", lastErr, filepath.Join(c.LogDir(), "etcd.log"))
+}
+
+// waitStoreRelay waits until the store relay accepts connections (it closes this one
+// at once: the root namespace is not a node).
+func (c Config) waitStoreRelay(ctx context.Context) error {
+	var d net.Dialer
+	var err error
+	for i := 0; i < 300 && ctx.Err() == nil; i++ {
+		var conn net.Conn
+		if conn, err = d.DialContext(ctx, "tcp", c.StoreRelayAddr().String()); err == nil {
+			conn.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("the store relay does not listen on %v (last error %v; see %s)", c.StoreRelayAddr(), err, filepath.Join(c.LogDir(), "store-relay.log"))
 }
 
 // healthy reports whether the lab's store answers.

@@ -237,20 +237,29 @@ func (p *Proxy) assignUserspacePorts(m *servicemap.Map) []l4.Service {
 
 func needsUserspace(scheduler string) bool { return scheduler == "lc" || scheduler == "wlc" }
 
-// cleanConntrack deletes UDP conntrack entries that still point at endpoints the new
-// map no longer uses, so clients move on at once instead of timing out.
+// cleanConntrack deletes conntrack entries that still point at endpoints the new map no
+// longer uses, so clients move on at once instead of timing out: UDP flows, and TCP
+// connections whose SYN was never answered (whose source port a new connection could
+// reuse).
 func (p *Proxy) cleanConntrack(prev, next servicemap.Map) {
 	if p.deps.Conntrack == nil {
 		return
 	}
 	var sels []conntrack.Selector
-	for _, st := range servicemap.StaleUDPEndpoints(prev, next) {
+	for _, st := range servicemap.StaleEndpoints(prev, next) {
+		var add []conntrack.Selector
 		for _, ip := range st.ServiceIPs {
-			sels = append(sels, conntrack.ServiceEndpoint(ip, st.ServicePort, st.EndpointIP))
+			add = append(add, conntrack.ServiceEndpoint(ip, st.ServicePort, st.EndpointIP))
 		}
 		if st.NodePort != 0 {
-			sels = append(sels, conntrack.NodePortEndpoint(st.NodePort, st.EndpointIP))
+			add = append(add, conntrack.NodePortEndpoint(st.NodePort, st.EndpointIP))
 		}
+		if st.Protocol == servicemap.TCP {
+			for i := range add {
+				add[i] = add[i].TCP()
+			}
+		}
+		sels = append(sels, add...)
 	}
 	// A UDP service that had no endpoints may have conntrack entries, made while its
 	// packets were rejected, that carry no NAT: clear them once it has endpoints.
@@ -269,12 +278,12 @@ func (p *Proxy) cleanConntrack(prev, next servicemap.Map) {
 	if len(sels) == 0 {
 		return
 	}
-	n, err := p.deps.Conntrack.DeleteUDP(sels...)
+	n, err := p.deps.Conntrack.Delete(sels...)
 	if err != nil {
 		p.log.Warn("conntrack cleanup failed", "err", err)
 		return
 	}
-	p.log.Info("deleted stale UDP conntrack entries", "entries", n)
+	p.log.Info("deleted stale conntrack entries", "entries", n)
 }
 
 func (p *Proxy) reportProblems(ps []servicemap.Problem) {

@@ -31,15 +31,15 @@ func (f *Fake) Flows() []conntrack.Flow {
 	return append([]conntrack.Flow(nil), f.flows...)
 }
 
-// Calls returns the selectors of every DeleteUDP call, in order.
+// Calls returns the selectors of every Delete call, in order.
 func (f *Fake) Calls() [][]conntrack.Selector {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([][]conntrack.Selector(nil), f.calls...)
 }
 
-// DeleteUDP implements conntrack.Cleaner.
-func (f *Fake) DeleteUDP(sels ...conntrack.Selector) (int, error) {
+// Delete implements conntrack.Cleaner.
+func (f *Fake) Delete(sels ...conntrack.Selector) (int, error) {
 	if err := conntrack.ValidateAll(sels); err != nil {
 		return 0, err
 	}

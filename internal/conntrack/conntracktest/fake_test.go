@@ -15,14 +15,14 @@ func TestFakeDeletesWhatSelectorsMatch(t *testing.T) {
 	}
 	var f Fake
 	f.Add(flow(ep1, conntrack.ProtoUDP), flow(ep2, conntrack.ProtoUDP), flow(ep1, 6))
-	n, err := f.DeleteUDP(conntrack.ServiceEndpoint(svc, 53, ep1))
+	n, err := f.Delete(conntrack.ServiceEndpoint(svc, 53, ep1))
 	if err != nil || n != 1 {
 		t.Fatalf("deleted %d, err %v", n, err)
 	}
 	if left := f.Flows(); len(left) != 2 || left[0].ReplySrc.Addr() != ep2 || left[1].Protocol != 6 {
 		t.Errorf("left %v", left)
 	}
-	if _, err := f.DeleteUDP(conntrack.Selector{}); err == nil {
+	if _, err := f.Delete(conntrack.Selector{}); err == nil {
 		t.Error("an empty selector was accepted")
 	}
 	if c := f.Calls(); len(c) != 1 {

@@ -167,7 +167,9 @@ func (f *Frontend) handToNetHTTP(c net.Conn) bool {
 
 // shutdownFast closes the generation's idle fast-path connections, makes
 // active ones close after their current request and waits for them, like
-// http.Server.Shutdown. Upgraded connections are not waited for.
+// http.Server.Shutdown. A connection waiting for a request whose bytes have
+// already arrived counts as active: that request is served. Upgraded
+// connections are not waited for.
 func (g *generation) shutdownFast(ctx context.Context) error {
 	g.stopping.Store(true)
 	wait := time.Millisecond
@@ -177,7 +179,13 @@ func (g *generation) shutdownFast(ctx context.Context) error {
 		for c := range g.fastConns {
 			switch c.state.Load() {
 			case connIdle:
-				c.nc.Close()
+				// A request that has reached the socket is in flight: the
+				// connection is about to wake up for it and serve it.
+				if inputPending(c.nc) {
+					active++
+				} else {
+					c.nc.Close()
+				}
 			case connActive:
 				active++
 			}

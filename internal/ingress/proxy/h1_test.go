@@ -470,3 +470,106 @@ func TestH1SurvivesGarbage(t *testing.T) {
 		t.Fatalf("after garbage: %d %q", code, body)
 	}
 }
+
+// loopbackPair returns both ends of a TCP connection over loopback, the server's
+// wrapped as the frontend wraps it.
+func loopbackPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	client, err = net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return client, newRawIO(server)
+}
+
+// waitPending waits (bounded) until the bytes the client sent have reached c.
+func waitPending(t *testing.T, c net.Conn) {
+	t.Helper()
+	for i := 0; i < 500 && !inputPending(c); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !inputPending(c) {
+		t.Fatal("the client's bytes never showed as pending")
+	}
+}
+
+// TestInputPending: what Shutdown uses to tell a connection with a request on its way
+// in from an idle one. It answers at once while the connection's own goroutine waits
+// to read (it takes no read lock), and reads nothing.
+func TestInputPending(t *testing.T) {
+	client, server := loopbackPair(t)
+	waiting := make(chan error, 1)
+	go func() { waiting <- server.(*rawIO).waitReadable() }()
+	time.Sleep(50 * time.Millisecond) // let it block in the poller
+	checked := make(chan bool, 1)
+	go func() { checked <- inputPending(server) }()
+	select {
+	case p := <-checked:
+		if p {
+			t.Fatal("pending before the client sent anything")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("inputPending blocked behind a goroutine waiting to read")
+	}
+	io.WriteString(client, "GET / HTTP/1.1\r\n")
+	waitPending(t, server)
+	if err := <-waiting; err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	server.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := server.Read(buf); err != nil || string(buf[:n]) != "GET / HTTP/1.1\r\n" {
+		t.Fatalf("read %q, %v after peeking: the peek consumed bytes", buf[:n], err)
+	}
+}
+
+// TestRequestInFlightAtShutdownIsServed: a connection whose request has already
+// arrived when Shutdown begins is served (then closed), not closed unanswered; one
+// with nothing sent is closed.
+func TestRequestInFlightAtShutdownIsServed(t *testing.T) {
+	be := startBackend(t, "be", 0, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "served") })
+	cfg := defaults()
+	tp := startProxy(t, cfg)
+	oneRoute(t, tp, cfg, be)
+	stopping := func() bool { return true }
+	serve := func(server net.Conn) {
+		var pools bufPools
+		br, bw := pools.get(server)
+		c := newH1conn(tp.p, server, br, bw, frontendParamsOf(cfg))
+		c.bufs = &pools
+		c.serve(stopping)
+		c.nc.Close()
+		c.releaseBuffers()
+	}
+
+	client, server := loopbackPair(t)
+	io.WriteString(client, "GET / HTTP/1.1\r\nHost: h.example\r\n\r\n")
+	waitPending(t, server)
+	serve(server)
+	client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(client), nil)
+	if err != nil {
+		t.Fatalf("the request sent before shutdown got no answer: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(body) != "served" {
+		t.Fatalf("answer %d %q", resp.StatusCode, body)
+	}
+
+	idle, server2 := loopbackPair(t)
+	serve(server2)
+	idle.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := idle.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("an idle connection got %d bytes at shutdown instead of being closed", n)
+	}
+}

@@ -54,8 +54,8 @@ func (c *h1conn) serve(stopping func() bool) {
 			// connection's start. Until a byte arrives the connection is
 			// idle, and Shutdown closes it.
 			c.state.Store(connIdle)
-			if stopping() {
-				return
+			if stopping() && !inputPending(c.nc) {
+				return // (a request already sent is served, then the loop ends)
 			}
 			switch {
 			case !first:

@@ -165,3 +165,33 @@ func (r *rawIO) waitReadable() error {
 	}
 	return nil
 }
+
+// pending reports whether the socket holds bytes not yet read, without blocking and
+// without taking the descriptor's read lock, so it may run while another goroutine
+// waits in waitReadable or Read.
+func (r *rawIO) pending() bool {
+	var n uintptr
+	var errno syscall.Errno
+	err := r.rc.Control(func(fd uintptr) {
+		var one [1]byte
+		for {
+			n, _, errno = syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&one[0])), 1,
+				syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+			if errno != syscall.EINTR {
+				return
+			}
+		}
+	})
+	return err == nil && errno == 0 && n > 0
+}
+
+// inputPending reports whether a client connection (plain or TLS over a rawIO) has
+// bytes waiting that nobody has read yet: a request on its way in. Safe from any
+// goroutine.
+func inputPending(nc net.Conn) bool {
+	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		nc = tc.NetConn()
+	}
+	r, ok := nc.(*rawIO)
+	return ok && r.pending()
+}

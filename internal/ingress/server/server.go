@@ -113,9 +113,13 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer p.Close()
 	initial := nginxconf.Defaults(numCPU)
-	fh := proxy.NewFrontend(lh, p, nil, initial, log)
-	fs := proxy.NewFrontend(ls, p, p.TLSConfig(), initial, log)
-	sink := &sink{p: p, fronts: []*proxy.Frontend{fh, fs}, setProcs: cfg.SetMaxProcs, log: log}
+	// Nothing is accepted before the first Snapshot: until then connections wait in
+	// the kernel's backlog (a restarted ingress answers them with its routes, not with
+	// 404s from an empty table).
+	routed := make(chan struct{})
+	fh := proxy.NewFrontend(gate(lh, routed), p, nil, initial, log)
+	fs := proxy.NewFrontend(gate(ls, routed), p, p.TLSConfig(), initial, log)
+	sink := &sink{p: p, fronts: []*proxy.Frontend{fh, fs}, setProcs: cfg.SetMaxProcs, log: log, routed: routed}
 
 	ctl, err := controller.New(controller.Config{
 		Source: cfg.Source, Sink: sink, ConfigMap: cfg.ConfigMap, Class: cfg.Class,
@@ -187,6 +191,9 @@ type sink struct {
 	procs    int // last applied worker-processes; 0 = never, -1 = auto
 	// afterSwap, if set, runs after every Snapshot (the status writer's Recheck).
 	afterSwap atomic.Pointer[func()]
+	// routed is closed once the first Snapshot is in: the listeners' gates open.
+	routed     chan struct{}
+	routedOnce sync.Once
 }
 
 func (s *sink) Swap(snap *proxy.Snapshot) {
@@ -197,6 +204,10 @@ func (s *sink) Swap(snap *proxy.Snapshot) {
 	if f := s.afterSwap.Load(); f != nil {
 		(*f)()
 	}
+	s.routedOnce.Do(func() {
+		s.log.Info("routes loaded; accepting connections")
+		close(s.routed)
+	})
 	if !s.setProcs {
 		return
 	}
@@ -216,6 +227,33 @@ func (s *sink) Swap(snap *proxy.Snapshot) {
 		runtime.GOMAXPROCS(want)
 	}
 	s.log.Info("worker-processes applied", "gomaxprocs", runtime.GOMAXPROCS(0))
+}
+
+// gatedListener accepts nothing until open is closed; connections made meanwhile wait
+// in the kernel's backlog. Closing it ends a waiting Accept with net.ErrClosed.
+type gatedListener struct {
+	net.Listener
+	open   <-chan struct{}
+	closed chan struct{}
+	once   sync.Once
+}
+
+func gate(l net.Listener, open <-chan struct{}) *gatedListener {
+	return &gatedListener{Listener: l, open: open, closed: make(chan struct{})}
+}
+
+func (g *gatedListener) Accept() (net.Conn, error) {
+	select {
+	case <-g.open:
+	case <-g.closed:
+		return nil, net.ErrClosed
+	}
+	return g.Listener.Accept()
+}
+
+func (g *gatedListener) Close() error {
+	g.once.Do(func() { close(g.closed) })
+	return g.Listener.Close()
 }
 
 func portOf(a net.Addr) int {

@@ -44,21 +44,23 @@ func TestDiff(t *testing.T) {
 	}
 }
 
-func TestStaleUDPEndpoints(t *testing.T) {
+func TestStaleEndpoints(t *testing.T) {
 	old := mapOf(
 		sp("ns", "dns", UDP, "10.244.0.1:53", "10.244.0.2:53"),
 		sp("ns", "gone", UDP, "10.244.0.9:53"),
 		sp("ns", "tcp", TCP, "10.244.0.5:53"),
+		sp("ns", "sctp", SCTP, "10.244.0.6:53"),
 	)
 	next := mapOf(
 		sp("ns", "dns", UDP, "10.244.0.2:53", "10.244.0.3:53"),
 		sp("ns", "tcp", TCP),
 	)
-	got := StaleUDPEndpoints(old, next)
+	got := StaleEndpoints(old, next)
 	ips := addrs("10.96.0.10", "198.18.0.100")
 	want := []StaleEndpoint{
-		{Key: "ns/dns:/UDP", ServiceIPs: ips, ServicePort: 53, NodePort: 30053, EndpointIP: netip.MustParseAddr("10.244.0.1"), EndpointPort: 53},
-		{Key: "ns/gone:/UDP", ServiceIPs: ips, ServicePort: 53, NodePort: 30053, EndpointIP: netip.MustParseAddr("10.244.0.9"), EndpointPort: 53},
+		{Key: "ns/dns:/UDP", Protocol: UDP, ServiceIPs: ips, ServicePort: 53, NodePort: 30053, EndpointIP: netip.MustParseAddr("10.244.0.1"), EndpointPort: 53},
+		{Key: "ns/gone:/UDP", Protocol: UDP, ServiceIPs: ips, ServicePort: 53, NodePort: 30053, EndpointIP: netip.MustParseAddr("10.244.0.9"), EndpointPort: 53},
+		{Key: "ns/tcp:/TCP", Protocol: TCP, ServiceIPs: ips, ServicePort: 53, NodePort: 30053, EndpointIP: netip.MustParseAddr("10.244.0.5"), EndpointPort: 53},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v\nwant %+v", got, want)
@@ -67,7 +69,7 @@ func TestStaleUDPEndpoints(t *testing.T) {
 	// longer used, so it is stale too.
 	notReady := sp("ns", "dns", UDP, "10.244.0.2:53")
 	notReady.Endpoints[0].Ready = false
-	got = StaleUDPEndpoints(mapOf(sp("ns", "dns", UDP, "10.244.0.2:53", "10.244.0.4:53")), mapOf(notReady))
+	got = StaleEndpoints(mapOf(sp("ns", "dns", UDP, "10.244.0.2:53", "10.244.0.4:53")), mapOf(notReady))
 	if len(got) != 2 || got[0].EndpointIP != netip.MustParseAddr("10.244.0.2") || got[1].EndpointIP != netip.MustParseAddr("10.244.0.4") {
 		t.Errorf("got %+v", got)
 	}

@@ -6,13 +6,15 @@ import (
 	"slices"
 )
 
-// StaleEndpoint is a UDP endpoint that a ServicePort no longer sends
+// StaleEndpoint is a UDP or TCP endpoint that a ServicePort no longer sends
 // traffic to. Conntrack entries from any of ServiceIPs:ServicePort (or a
-// node IP:NodePort) to EndpointIP:EndpointPort would keep UDP flows pinned
-// to it, so whoever owns conntrack should delete them.
+// node IP:NodePort) to EndpointIP:EndpointPort would keep UDP flows, and
+// new TCP connections reusing the source port of one whose SYN it never
+// answered, pinned to it, so whoever owns conntrack should delete them.
 type StaleEndpoint struct {
 	// Key is the ServicePort's key.
-	Key string
+	Key      string
+	Protocol Protocol
 	// ServiceIPs are the old ServicePort's cluster, external and
 	// load-balancer IPs, sorted.
 	ServiceIPs   []netip.Addr
@@ -22,15 +24,15 @@ type StaleEndpoint struct {
 	EndpointPort uint16
 }
 
-// StaleUDPEndpoints lists the UDP endpoints that prev could send traffic to
-// (cluster or local selection) and next cannot, per ServicePort, including
-// all endpoints of removed ServicePorts. The result is sorted by key, then
-// endpoint.
-func StaleUDPEndpoints(prev, next Map) []StaleEndpoint {
+// StaleEndpoints lists the UDP and TCP endpoints that prev could send
+// traffic to (cluster or local selection) and next cannot, per ServicePort,
+// including all endpoints of removed ServicePorts. The result is sorted by
+// key, then endpoint.
+func StaleEndpoints(prev, next Map) []StaleEndpoint {
 	var out []StaleEndpoint
 	for _, key := range prev.Keys() {
 		old := prev.Ports[key]
-		if old.Protocol != UDP {
+		if old.Protocol != UDP && old.Protocol != TCP {
 			continue
 		}
 		before := usedEndpoints(&old)
@@ -56,7 +58,7 @@ func StaleUDPEndpoints(prev, next Map) []StaleEndpoint {
 		slices.SortFunc(gone, netip.AddrPort.Compare)
 		for _, ap := range gone {
 			out = append(out, StaleEndpoint{
-				Key: key, ServiceIPs: ips, ServicePort: old.Port, NodePort: old.NodePort,
+				Key: key, Protocol: old.Protocol, ServiceIPs: ips, ServicePort: old.Port, NodePort: old.NodePort,
 				EndpointIP: ap.Addr(), EndpointPort: ap.Port(),
 			})
 		}

@@ -5,10 +5,12 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/fjord-net/fjord/internal/etcdserver"
 	"github.com/fjord-net/fjord/internal/store"
+	"github.com/fjord-net/fjord/internal/testutil/stallnet"
 )
 
 // Env is a running test store.
@@ -69,4 +71,18 @@ func (e *Env) StartServer() {
 	}
 	e.t.Cleanup(srv.Close)
 	e.Server = srv
+}
+
+// Stalled returns another Store on the same server, reached through a link that can be
+// held (stallnet): what a node sees when its way to etcd stalls. The client is closed
+// when the test ends.
+func (e *Env) Stalled(t testing.TB) (*store.Store, *stallnet.Link) {
+	t.Helper()
+	link := stallnet.New(t, strings.TrimPrefix(e.Endpoint, "unix://"))
+	cli, err := store.Connect(context.Background(), store.ClientConfig{Endpoints: []string{link.Endpoint()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return store.New(cli, ""), link
 }
