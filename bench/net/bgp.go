@@ -265,6 +265,6 @@ func (r bgpResults) markdown(all *results) string {
 		p("| node join: n3 deleted, then its agent started (register, claim a pod CIDR, open the session, announce) | n1 and n2 route to its new pod CIDR | %.2f | %.2f – %.2f |\n", benchkit.Median(r.Join), slices.Min(r.Join), slices.Max(r.Join))
 	}
 	p("\nA death is detected by the router's hold timer: the last keepalive arrived up to 3 s before the cut, so expect 6–9 s, then the withdrawal propagates in milliseconds. " +
-		"The lab's nodes reach etcd through a unix socket, which the cut does not sever, so their Leases stay alive here: in a cluster whose node loses its network, the Lease (10 s in the lab) is the second, independent path that removes its routes on the other nodes.\n")
+		"The lab's nodes reach etcd through the store relay on the underlay, so the cut also stops the node's Lease renewals: n1 and n2 drop its routes at the Lease's expiry (4 s in the lab) or the hold timer, whichever comes first; the router only at its hold timer, which therefore sets the time measured here.\n")
 	return s.String()
 }
