@@ -63,6 +63,13 @@ spec:
       serviceAccountName: coredns
       priorityClassName: system-cluster-critical
       dnsPolicy: Default
+      affinity:
+        podAntiAffinity:
+          preferredDuringSchedulingIgnoredDuringExecution:
+          - weight: 100
+            podAffinityTerm:
+              labelSelector: {matchLabels: {k8s-app: kube-dns}}
+              topologyKey: kubernetes.io/hostname
       containers:
       - name: coredns
         image: %s

@@ -282,9 +282,12 @@ spec:
 				n3Pod = p.Name
 			}
 		}
+		// By cluster IP, not by name: both CoreDNS replicas may run on n3, and a stopped
+		// kubelet takes them out of the DNS Service too, which is not what this checks.
+		ip := strings.TrimSpace(l.kubectl("get", "svc", "echo", "-o", "jsonpath={.spec.clusterIP}"))
 		deadline := time.Now().Add(150 * time.Second)
 		for {
-			out, err := l.kubectlTry("exec", "client", "--", "sh", "-c", "for i in $(seq 30); do curl -s --max-time 2 http://echo/; echo; done")
+			out, err := l.kubectlTry("exec", "client", "--", "sh", "-c", "for i in $(seq 30); do curl -s --max-time 2 http://"+ip+"/ || echo \"curl exit $?\"; echo; done")
 			if err == nil && strings.Count(out, "pod=echo-") == 30 && !strings.Contains(out, n3Pod) {
 				break
 			}
