@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -32,6 +33,8 @@ func main() {
 	flag.StringVar(&o.skip, "skip", "", "ginkgo skip regexp")
 	flag.StringVar(&o.section, "section", "Conformance", "section of the report this run fills")
 	flag.IntVar(&o.procs, "procs", 4, "ginkgo processes")
+	flag.IntVar(&o.nodes, "nodes", 3, "lab nodes")
+	flag.IntVar(&o.zones, "zones", 0, "zones the lab's nodes are spread over, round-robin (0 = one per node)")
 	flag.StringVar(&o.report, "report", "docs/conformance.md", "report to write the section into (\"\" = none)")
 	flag.StringVar(&o.labName, "lab", "conf", "lab name")
 	flag.StringVar(&o.subnet, "subnet", "198.18.166.0/24", "lab underlay subnet")
@@ -53,7 +56,7 @@ func main() {
 
 type options struct {
 	fjord, focus, skip, section, report, labName, subnet string
-	procs                                                int
+	procs, nodes, zones                                  int
 	keep                                                 bool
 	timeout                                              time.Duration
 }
@@ -78,7 +81,8 @@ func run(ctx context.Context, o options) (passed, failed int, err error) {
 	logf("lab %q with real kubelets; fjord installed from deploy/fjord.yaml (without its ingress), no kube-proxy", o.labName)
 	// Without fjord's ingress: its host ports 80 and 443 on every node would shadow
 	// the host-network servers the suite starts on those ports.
-	if err := sh(fjord, "lab", "up", "--kubernetes", "--runtime", "containerd", "--name", o.labName, "--subnet", o.subnet, "--no-demo", "--no-ingress"); err != nil {
+	if err := sh(fjord, "lab", "up", "--kubernetes", "--runtime", "containerd", "--name", o.labName, "--subnet", o.subnet, "--no-demo", "--no-ingress",
+		"--nodes", strconv.Itoa(o.nodes), "--zones", strconv.Itoa(o.zones)); err != nil {
 		return 0, 0, fmt.Errorf("lab up: %w", err)
 	}
 	if !o.keep {

@@ -130,6 +130,7 @@ func newLabUpCommand(g *globals, name, runRoot *string) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.IntVar(&c.Nodes, "nodes", c.Nodes, "number of nodes")
+	f.IntVar(&c.Zones, "zones", 0, "with --runtime containerd: spread the nodes over this many zones, round-robin (default one zone per node)")
 	f.StringVar(&subnet, "subnet", c.Subnet.String(), "underlay subnet, inside 198.18.0.0/15")
 	f.IntVar(&c.UnderlayMTU, "underlay-mtu", c.UnderlayMTU, "MTU of the underlay links")
 	f.IntVar(&c.PodMTU, "mtu", 0, "pod MTU override (default: underlay MTU minus vxlan overhead)")

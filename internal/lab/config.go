@@ -44,6 +44,9 @@ type Config struct {
 	// ports 80 and 443 on every node shadow host-network servers on those ports,
 	// which the upstream e2e suite starts).
 	NoIngress bool `json:"noIngress,omitempty"`
+	// Zones spreads a real-kubelet lab's nodes over this many zones, round-robin
+	// (topology.kubernetes.io/zone); 0 = one zone per node.
+	Zones int `json:"zones,omitempty"`
 	// ServiceCIDR is the Kubernetes lab's Service range; zero = DefaultServiceCIDR.
 	ServiceCIDR netip.Prefix `json:"serviceCIDR,omitzero"`
 	// Racks > 1 makes an L3 underlay of that many subnets joined by a router namespace
@@ -96,6 +99,12 @@ func (c Config) Validate() error {
 		}
 	} else if c.Runtime != "" && c.Runtime != RuntimeFjord {
 		return fmt.Errorf("--runtime %s needs --kubernetes: real kubelets need a real control plane", c.Runtime)
+	}
+	if c.Zones < 0 || c.Zones > c.Nodes {
+		return fmt.Errorf("--zones: %d is outside 0..%d (the number of nodes; 0 = one zone per node)", c.Zones, c.Nodes)
+	}
+	if c.Zones > 0 && c.Runtime != RuntimeContainerd {
+		return fmt.Errorf("--zones needs --kubernetes --runtime containerd: only real kubelets label their nodes with a zone")
 	}
 	if c.Subnet.Masked() != c.Subnet {
 		return fmt.Errorf("--subnet: %v has host bits set (did you mean %v?)", c.Subnet, c.Subnet.Masked())

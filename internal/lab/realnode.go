@@ -279,5 +279,11 @@ func (c Config) RealPodNetns(p *corev1.Pod) (string, error) {
 	return "", fmt.Errorf("pod %s/%s: no process found in %s's cgroups", p.Namespace, p.Name, p.Spec.NodeName)
 }
 
-// NodeZone is the topology.kubernetes.io/zone of a real lab node: one per node.
-func (c Config) NodeZone(i int) string { return fmt.Sprintf("zone-%d", i) }
+// NodeZone is the topology.kubernetes.io/zone of a real lab node: one per node, or
+// with Zones set, node i in zone (i-1) mod Zones + 1.
+func (c Config) NodeZone(i int) string {
+	if c.Zones > 0 {
+		return fmt.Sprintf("zone-%d", (i-1)%c.Zones+1)
+	}
+	return fmt.Sprintf("zone-%d", i)
+}
