@@ -26,6 +26,8 @@ func TestConfigValidate(t *testing.T) {
 		{"tiny subnet", func(c *Config) { c.Subnet = netip.MustParsePrefix("198.18.0.0/28") }, "--subnet"},
 		{"mtu", func(c *Config) { c.UnderlayMTU = 100 }, "--underlay-mtu"},
 		{"mode", func(c *Config) { c.Mode = "ipip" }, "--mode"},
+		{"more zones than nodes", func(c *Config) { c.Kubernetes, c.Runtime, c.KubeBin, c.Zones = true, RuntimeContainerd, "/k", 4 }, "--zones"},
+		{"zones without real kubelets", func(c *Config) { c.Zones = 2 }, "--zones"},
 	}
 	for _, tc := range cases {
 		c := ok
@@ -48,5 +50,20 @@ func TestNamesStayWithinLimits(t *testing.T) {
 	}
 	if got := c.HostAddr().String(); got != "198.18.0.1" {
 		t.Fatalf("host address %s", got)
+	}
+}
+
+func TestNodeZones(t *testing.T) {
+	c := Default()
+	if got := []string{c.NodeZone(1), c.NodeZone(2), c.NodeZone(3)}; strings.Join(got, ",") != "zone-1,zone-2,zone-3" {
+		t.Errorf("one zone per node: %v", got)
+	}
+	c.Nodes, c.Zones = 6, 3
+	var got []string
+	for i := 1; i <= 6; i++ {
+		got = append(got, c.NodeZone(i))
+	}
+	if strings.Join(got, ",") != "zone-1,zone-2,zone-3,zone-1,zone-2,zone-3" {
+		t.Errorf("6 nodes in 3 zones: %v", got)
 	}
 }
