@@ -34,10 +34,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/fjord-net/fjord/bench/benchkit"
@@ -73,10 +71,6 @@ type bench struct {
 }
 
 func run() (code int) {
-	if os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "bench-kubelab: must run as root (the lab creates namespaces, mounts and cgroups)")
-		return 2
-	}
 	if *flagPods < 3 || *flagRounds < 1 || *flagUpRuns < 0 {
 		fmt.Fprintln(os.Stderr, "bench-kubelab: -pods must be at least 3, -rounds at least 1, -up-runs at least 0")
 		return 2
@@ -91,20 +85,13 @@ func run() (code int) {
 			skip[s] = true
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *flagTimeout)
-	defer cancel()
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer stop()
-
-	b := &bench{log: os.Stderr}
-	var err error
-	if b.fjord, err = filepath.Abs(*flagFjord); err == nil {
-		_, err = os.Stat(b.fjord)
-	}
+	ctx, stop, fjord, err := benchkit.Start(*flagFjord, *flagTimeout)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "bench-kubelab: fjord binary: %v (run make build first)\n", err)
+		fmt.Fprintln(os.Stderr, "bench-kubelab:", err)
 		return 2
 	}
+	defer stop()
+	b := &bench{log: os.Stderr, fjord: fjord}
 	defer func() {
 		if r := recover(); r != nil {
 			fmt.Fprintf(os.Stderr, "bench-kubelab: panic: %v\n", r)

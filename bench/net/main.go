@@ -26,7 +26,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -102,30 +101,19 @@ func main() {
 }
 
 func run() (code int) {
-	if os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "bench-net: must run as root (it creates network namespaces)")
-		return 2
-	}
 	skip := map[string]bool{}
 	for _, s := range strings.Split(*flagSkip, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			skip[s] = true
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *flagTimeout)
-	defer cancel()
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer stop()
-
-	b := &bench{log: os.Stderr}
-	var err error
-	if b.fjord, err = filepath.Abs(*flagFjord); err == nil {
-		_, err = os.Stat(b.fjord)
-	}
+	ctx, stop, fjord, err := benchkit.Start(*flagFjord, *flagTimeout)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "bench-net: fjord binary: %v (run make build first)\n", err)
+		fmt.Fprintln(os.Stderr, "bench-net:", err)
 		return 2
 	}
+	defer stop()
+	b := &bench{log: os.Stderr, fjord: fjord}
 	for _, tool := range []string{"iperf3", "ip"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			fmt.Fprintf(os.Stderr, "bench-net: %s not found (apt-get install iperf3 iproute2)\n", tool)

@@ -23,18 +23,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -95,12 +92,14 @@ const (
 
 func main() {
 	flag.Parse()
-	ctx, cancel := context.WithTimeout(context.Background(), *flagTimeout)
-	defer cancel()
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	b := &bench{log: os.Stderr, start: time.Now()}
-	err := b.run(ctx)
+	ctx, stop, fjord, err := benchkit.Start(*flagFjord, *flagTimeout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench-scale:", err)
+		os.Exit(2)
+	}
+	b := &bench{log: os.Stderr, start: time.Now(), fjord: fjord}
+	err = b.run(ctx)
+	stop()
 	b.cleanup()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench-scale:", err)
@@ -134,21 +133,12 @@ func (b *bench) logf(format string, args ...any) {
 }
 
 func (b *bench) run(ctx context.Context) error {
-	if os.Geteuid() != 0 {
-		return errors.New("must run as root (it creates network namespaces)")
-	}
 	for _, tool := range []string{"ip", "nft", "ss"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s is not installed (make deps)", tool)
 		}
 	}
 	var err error
-	if b.fjord, err = filepath.Abs(*flagFjord); err != nil {
-		return err
-	}
-	if _, err := os.Stat(b.fjord); err != nil {
-		return fmt.Errorf("-fjord: %w (make build)", err)
-	}
 	if b.tmp, err = os.MkdirTemp("", "fjord-bsc-"); err != nil {
 		return err
 	}
