@@ -152,15 +152,19 @@ func (r *results) upSection(p func(string, ...any)) {
 		p("**Fresh Kubernetes cache**: one run with `FJORD_KUBE_CACHE` pointing at an empty directory, so the Kubernetes binaries (kube-apiserver, controller-manager, scheduler, kubelet, kubectl), CoreDNS, pause, agnhost and the other test images are all made again, but with the Go build cache (shared, `~/.cache/go-build`) and module cache warm: linking and image writing, no compiling. ")
 	}
 	p("Step times are the lab's own (`• step ... ok (time)`); \"before the first step\" is the rest of the wall time: fjord's start, `kubebuild` finding (or making) the Kubernetes binaries, preflight checks.\n\n")
-	p("| step | warm: median (min – max) |")
-	if fresh != nil {
-		p(" fresh Kubernetes cache |")
+	// header starts a table: a warm column, and a fresh one when that run was made.
+	header := func(first string) {
+		p("| %s | warm: median (min – max) |", first)
+		if fresh != nil {
+			p(" fresh Kubernetes cache |")
+		}
+		p("\n|---|---:|")
+		if fresh != nil {
+			p("---:|")
+		}
+		p("\n")
 	}
-	p("\n|---|---:|")
-	if fresh != nil {
-		p("---:|")
-	}
-	p("\n")
+	header("step")
 	row := func(name string, warmV []float64, freshV *time.Duration) {
 		p("| %s | %s |", name, medRange(warmV))
 		if fresh != nil {
@@ -220,15 +224,7 @@ func (r *results) upSection(p func(string, ...any)) {
 	}
 	if realStep > 0 {
 		p("Inside the real-node step, watched from outside (the processes the lab starts, and the API every 200 ms): when each stage first held on **every** node, counted from the start of the step. The kubelets start once each node's containerd has imported the images (pause, agnhost, busybox, CoreDNS, ... and fjord's, about 300 MB per node, the three nodes in parallel); a Node turns Ready once containerd has a CNI configuration, which fjord's agent pod writes.\n\n")
-		p("| stage | warm: median (min – max) |")
-		if fresh != nil {
-			p(" fresh Kubernetes cache |")
-		}
-		p("\n|---|---:|")
-		if fresh != nil {
-			p("---:|")
-		}
-		p("\n")
+		header("stage")
 		for _, ev := range eventOrder {
 			var v []float64
 			for _, u := range warm {
@@ -249,15 +245,7 @@ func (r *results) upSection(p func(string, ...any)) {
 	}
 	if len(ref[0].ImportOrder) > 0 {
 		p("Of that, the image imports (`ctr -n k8s.io images import`, one image after the other on each node, the three nodes at once), as the watcher saw them (polling every 200 ms, so an import shorter than that may be counted in the one before): median over nodes and runs.\n\n")
-		p("| image | warm: median (min – max) |")
-		if fresh != nil {
-			p(" fresh Kubernetes cache |")
-		}
-		p("\n|---|---:|")
-		if fresh != nil {
-			p("---:|")
-		}
-		p("\n")
+		header("image")
 		for _, img := range ref[0].ImportOrder {
 			var v []float64
 			for _, u := range warm {
