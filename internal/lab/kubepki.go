@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
@@ -111,7 +112,7 @@ func (c Config) writeKubePKI(serviceCIDR netip.Prefix) error {
 			return err
 		}
 		fmt.Fprintf(&tokens, "%s,%s,%s,%q\n", tok, u.Name, u.Name, strings.Join(u.Groups, ","))
-		files[u.File] = kubeconfig(server, filepath.Join(dir, "ca.crt"), u.Name, tok)
+		files[u.File] = kubeconfig(server, files["ca.crt"], u.Name, tok)
 	}
 	files["tokens.csv"] = []byte(tokens.String())
 	for name, data := range files {
@@ -171,14 +172,18 @@ func randomToken() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-func kubeconfig(server, caFile, user, token string) []byte {
+// kubeconfig is user's kubeconfig with the CA inlined: self-contained (a node that
+// cannot see the lab's state directory can use a copy), and a process that talks to
+// successive labs never reuses a TLS transport client-go cached for an earlier CA by
+// its file name.
+func kubeconfig(server string, caPEM []byte, user, token string) []byte {
 	return fmt.Appendf(nil, `apiVersion: v1
 kind: Config
 clusters:
 - name: fjord-lab
   cluster:
     server: %s
-    certificate-authority: %s
+    certificate-authority-data: %s
 users:
 - name: %q
   user:
@@ -189,5 +194,5 @@ contexts:
     cluster: fjord-lab
     user: %q
 current-context: fjord-lab
-`, server, caFile, user, token, user)
+`, server, base64.StdEncoding.EncodeToString(caPEM), user, token, user)
 }

@@ -3,7 +3,6 @@ package lab
 import (
 	"context"
 	"debug/elf"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -133,12 +132,12 @@ func (c Config) startKubelet(i int) error {
 	}
 	// The node cannot see the lab's state directory (its /run/fjord is its own):
 	// everything the kubelet reads is copied next to it.
-	kc, err := c.selfContainedKubeconfig("kubelet-" + c.NodeName(i))
+	kc, err := os.ReadFile(c.Kubeconfig("kubelet-" + c.NodeName(i)))
 	if err != nil {
 		return err
 	}
 	files := map[string]string{
-		"kubelet.kubeconfig": kc,
+		"kubelet.kubeconfig": string(kc),
 		// No upstream DNS (the lab has no outside): an unroutable test address fails
 		// fast, and CoreDNS forwarding to its own Service cannot loop.
 		"resolv.conf":  "nameserver 192.0.2.53\n",
@@ -200,20 +199,6 @@ func (c Config) clusterDNS() string {
 		a = a.Next()
 	}
 	return a.String()
-}
-
-// selfContainedKubeconfig is a user's kubeconfig with the CA inlined.
-func (c Config) selfContainedKubeconfig(user string) (string, error) {
-	kc, err := os.ReadFile(c.Kubeconfig(user))
-	if err != nil {
-		return "", err
-	}
-	ca, err := os.ReadFile(filepath.Join(c.KubeDir(), "ca.crt"))
-	if err != nil {
-		return "", err
-	}
-	return strings.Replace(string(kc), "certificate-authority: "+filepath.Join(c.KubeDir(), "ca.crt"),
-		"certificate-authority-data: "+base64.StdEncoding.EncodeToString(ca), 1), nil
 }
 
 // startRealNodes builds every node's host, starts containerd, imports the images and
